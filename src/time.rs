@@ -1,0 +1,140 @@
+//! Time, as the driver tells it.
+//!
+//! redial never reads a clock. Every input carries `now`, an [`Instant`] on the
+//! driver's monotonic clock in whole milliseconds; spans are
+//! [`core::time::Duration`]. Millisecond resolution is what browsers, MCU tick
+//! counters and tokio all offer, and it keeps an instant in one `u64`.
+//!
+//! Time only moves forward inside the engine: a `now` earlier than one already
+//! seen is clamped to the latest value ([`Clock::observe`]), so a driver whose
+//! clock jumps backwards can delay a deadline but never make the engine panic
+//! or fire a deadline twice.
+
+use core::fmt;
+use core::ops::Add;
+use core::time::Duration;
+
+/// A point on the driver's monotonic clock, in milliseconds since an arbitrary
+/// origin the driver chooses (process start, boot, `performance.now()`…).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The clock's origin.
+    pub const ZERO: Self = Self(0);
+    /// The latest representable instant; arithmetic saturates here.
+    pub const MAX: Self = Self(u64::MAX);
+
+    /// An instant `ms` milliseconds after the origin.
+    #[must_use]
+    pub const fn from_millis(ms: u64) -> Self {
+        Self(ms)
+    }
+
+    /// Milliseconds since the origin.
+    #[must_use]
+    pub const fn as_millis(self) -> u64 {
+        self.0
+    }
+
+    /// `self + d`, saturating at [`Instant::MAX`].
+    #[must_use]
+    pub fn saturating_add(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(millis(d)))
+    }
+
+    /// The span from `earlier` to `self`, or zero if `earlier` is later.
+    #[must_use]
+    pub fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+
+    /// Saturating: never overflows, never panics.
+    fn add(self, rhs: Duration) -> Instant {
+        self.saturating_add(rhs)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0)
+    }
+}
+
+/// Whole milliseconds in `d`, saturating at `u64::MAX`.
+#[must_use]
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The earlier of two optional deadlines (`None` means "not armed").
+#[must_use]
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// The engine's view of time: the latest `now` it has seen.
+///
+/// `observe` clamps a backwards step to the latest value, which is what
+/// "time only moves forward" means in practice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Clock {
+    latest: Instant,
+}
+
+impl Clock {
+    /// Feed a driver-supplied `now`; returns the instant the engine will use.
+    pub fn observe(&mut self, now: Instant) -> Instant {
+        if now > self.latest {
+            self.latest = now;
+        }
+        self.latest
+    }
+
+    /// The latest instant observed.
+    #[must_use]
+    pub fn now(&self) -> Instant {
+        self.latest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates() {
+        assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+        assert_eq!(Instant::from_millis(5) + Duration::MAX, Instant::MAX);
+        assert_eq!(
+            Instant::ZERO.saturating_duration_since(Instant::from_millis(9)),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn clock_never_goes_backwards() {
+        let mut c = Clock::default();
+        assert_eq!(c.observe(Instant::from_millis(100)), Instant::from_millis(100));
+        assert_eq!(c.observe(Instant::from_millis(40)), Instant::from_millis(100));
+        assert_eq!(c.observe(Instant::from_millis(101)), Instant::from_millis(101));
+    }
+
+    #[test]
+    fn earliest_ignores_unarmed() {
+        let a = Some(Instant::from_millis(3));
+        assert_eq!(earliest(a, None), a);
+        assert_eq!(earliest(None, a), a);
+        assert_eq!(earliest(a, Some(Instant::from_millis(1))), Some(Instant::from_millis(1)));
+        assert_eq!(earliest(None, None), None);
+    }
+}

@@ -124,9 +124,18 @@ mod tests {
     #[test]
     fn clock_never_goes_backwards() {
         let mut c = Clock::default();
-        assert_eq!(c.observe(Instant::from_millis(100)), Instant::from_millis(100));
-        assert_eq!(c.observe(Instant::from_millis(40)), Instant::from_millis(100));
-        assert_eq!(c.observe(Instant::from_millis(101)), Instant::from_millis(101));
+        assert_eq!(
+            c.observe(Instant::from_millis(100)),
+            Instant::from_millis(100)
+        );
+        assert_eq!(
+            c.observe(Instant::from_millis(40)),
+            Instant::from_millis(100)
+        );
+        assert_eq!(
+            c.observe(Instant::from_millis(101)),
+            Instant::from_millis(101)
+        );
     }
 
     #[test]
@@ -134,7 +143,10 @@ mod tests {
         let a = Some(Instant::from_millis(3));
         assert_eq!(earliest(a, None), a);
         assert_eq!(earliest(None, a), a);
-        assert_eq!(earliest(a, Some(Instant::from_millis(1))), Some(Instant::from_millis(1)));
+        assert_eq!(
+            earliest(a, Some(Instant::from_millis(1))),
+            Some(Instant::from_millis(1))
+        );
         assert_eq!(earliest(None, None), None);
     }
 }

@@ -1,0 +1,843 @@
+//! How long to wait before reconnecting: policies, presets and the attempt counter.
+//!
+//! # RFC 6455 §7.2.3, the default
+//!
+//! A dropped WebSocket often means the server (or a node in its cluster) went
+//! down, and then every client it served drops at the same instant. RFC 6455
+//! §7.2.3 ("Recovering from Abnormal Closure") names the danger and the cure:
+//!
+//! > if each deployed client experiences an abnormal closure and immediately
+//! > and persistently tries to reconnect, the server may experience what
+//! > amounts to a denial-of-service attack by a large number of clients trying
+//! > to reconnect.
+//!
+//! > The first reconnect attempt SHOULD be delayed by a random amount of time.
+//! > [...] a value chosen randomly between 0 and 5 seconds is a reasonable
+//! > initial delay [...]
+//!
+//! > Should the first reconnect attempt fail, subsequent reconnect attempts
+//! > SHOULD be delayed by increasingly longer amounts of time, using a method
+//! > such as truncated binary exponential backoff.
+//!
+//! [`BackoffPolicy::Rfc6455`] is that sentence turned into arithmetic: attempt 1
+//! waits a uniform draw from `[0, 5 s]`; attempt `n` waits a uniform draw from
+//! `[0, min(30 s, 5 s · 2^(n-1))]` ("truncated" = the window stops doubling at
+//! the cap). It is the default of [`ReconnectConfig`].
+//!
+//! # Why full jitter
+//!
+//! Clients that lost their connection together stay synchronised if their
+//! delays are deterministic (every one of them retries at 1 s, 2 s, 4 s…), so
+//! the server sees the same spike at every step. Drawing the whole delay
+//! uniformly from `[0, window]` ("full jitter") spreads each wave evenly over
+//! the window; doubling the window halves the arrival rate per step. AWS's
+//! "Exponential Backoff and Jitter" study found it does the least total work of
+//! the common schemes, which is why the RFC default uses it. Other shapes
+//! ([`Jitter`]) exist so the presets can reproduce what other libraries do.
+//!
+//! # Why `min_uptime`
+//!
+//! A server that accepts the handshake and then drops the connection a moment
+//! later (crash loop, auth rejected after open, overloaded proxy) would reset
+//! a naive counter on every open, so its clients would hammer it at the first,
+//! shortest delay forever. [`Backoff`] resets only after a connection stayed
+//! open for [`ReconnectConfig::min_uptime`] (reconnecting-websocket's
+//! `minUptime`); a flapping server keeps seeing growing delays.
+//!
+//! All arithmetic saturates, every exponent loop stops once the value can no
+//! longer change the result, and no input (including `attempt = u32::MAX` and
+//! `Duration::MAX`) panics. Delays have millisecond resolution, rounded down.
+
+use core::time::Duration;
+use rand_core::Rng;
+
+use crate::error::ConfigError;
+use crate::random::uniform;
+use crate::time::Instant;
+
+#[cfg(test)]
+mod tests;
+
+/// Most steps a [`Schedule`] holds (fixed array: no allocation).
+pub const MAX_SCHEDULE_STEPS: usize = 12;
+
+const NS_PER_MS: u128 = 1_000_000;
+/// `u64::MAX` milliseconds in nanoseconds: nothing above this is representable.
+const NS_LIMIT: u128 = u64::MAX as u128 * NS_PER_MS;
+
+/// How a jittered delay is drawn from the nominal delay `d`. Every variant is a
+/// uniform draw over a closed window; the variant decides the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Jitter {
+    /// Exactly `d`.
+    None,
+    /// Uniform in `[0, d]` ("full jitter").
+    Full,
+    /// Uniform in `[d/2, d]` ("equal jitter").
+    Equal,
+    /// Uniform in `[d - d·p/1000, d + d·p/1000]` (Socket.IO's `randomizationFactor`).
+    Proportional {
+        /// `p`, the relative spread in permille; at most 1000.
+        permille: u16,
+    },
+    /// Uniform in `[d + min, d + max]` (graphql-ws adds 300..3000 ms).
+    Additive {
+        /// Smallest amount added; at most `max`.
+        min: Duration,
+        /// Largest amount added.
+        max: Duration,
+    },
+    /// Uniform in `[d·lo/1000, d·hi/1000]`: a random multiplier (reconnecting-websocket
+    /// draws its base delay from `[1000, 5000]` ms, i.e. `d · [1, 5]`).
+    Scaled {
+        /// Smallest multiplier in permille; at most `hi_permille`.
+        lo_permille: u32,
+        /// Largest multiplier in permille.
+        hi_permille: u32,
+    },
+    /// Uniform in `[offset, offset + d]` (centrifuge-js: `min + random(0, window)`).
+    FullPlus {
+        /// The fixed floor added to a full-jitter draw.
+        offset: Duration,
+    },
+}
+
+impl Jitter {
+    /// The closed window `[lo, hi]` for nominal `d`, in nanoseconds.
+    fn window_ns(self, d: u128) -> (u128, u128) {
+        let (lo, hi) = match self {
+            Jitter::None => (d, d),
+            Jitter::Full => (0, d),
+            Jitter::Equal => (d / 2, d),
+            Jitter::Proportional { permille } => {
+                let dev = d.saturating_mul(u128::from(permille)) / 1000;
+                (d.saturating_sub(dev), d.saturating_add(dev))
+            }
+            Jitter::Additive { min, max } => (
+                d.saturating_add(min.as_nanos()),
+                d.saturating_add(max.as_nanos()),
+            ),
+            Jitter::Scaled {
+                lo_permille,
+                hi_permille,
+            } => (
+                d.saturating_mul(u128::from(lo_permille)) / 1000,
+                d.saturating_mul(u128::from(hi_permille)) / 1000,
+            ),
+            Jitter::FullPlus { offset } => (offset.as_nanos(), offset.as_nanos().saturating_add(d)),
+        };
+        // An inverted window (invalid config) collapses to its lower end.
+        (lo, hi.max(lo))
+    }
+
+    /// A nominal delay from which on every draw is at least `cap` (so a
+    /// jitter-then-cap policy returns exactly `cap`); `u128::MAX` if none.
+    /// Overestimating is harmless: it only lets the growth loop run longer.
+    fn saturation_ns(self, cap: u128) -> u128 {
+        match self {
+            Jitter::None | Jitter::Additive { .. } => cap,
+            Jitter::Equal => cap.saturating_mul(2),
+            Jitter::Proportional { permille } if permille < 1000 => {
+                (cap.saturating_mul(1000) / (1000 - u128::from(permille))).saturating_add(1)
+            }
+            Jitter::Scaled { lo_permille, .. } if lo_permille > 0 => {
+                (cap.saturating_mul(1000) / u128::from(lo_permille)).saturating_add(1)
+            }
+            _ => u128::MAX,
+        }
+    }
+
+    /// Rejects spreads that cannot be drawn from.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match *self {
+            Jitter::Proportional { permille } if permille > 1000 => Err(ConfigError::new(
+                "reconnect.policy.jitter.permille",
+                "must be at most 1000 (a spread over 100% would allow negative delays)",
+            )),
+            Jitter::Additive { min, max } if min > max => Err(ConfigError::new(
+                "reconnect.policy.jitter.min",
+                "must not exceed reconnect.policy.jitter.max",
+            )),
+            Jitter::Scaled {
+                lo_permille,
+                hi_permille,
+            } if lo_permille > hi_permille => Err(ConfigError::new(
+                "reconnect.policy.jitter.lo_permille",
+                "must not exceed reconnect.policy.jitter.hi_permille",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where [`BackoffPolicy::Exponential`] applies its `max` relative to the jitter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum CapOrder {
+    /// `jitter(min(max, grown))`: the window is capped, the draw may exceed
+    /// `max` if the jitter adds (AWS full jitter, graphql-ws).
+    #[default]
+    BeforeJitter,
+    /// `min(max, jitter(grown))`: the draw is capped (Socket.IO's backo2,
+    /// reconnecting-websocket).
+    AfterJitter,
+    /// `min(max, jitter(min(max, grown)))`: both (centrifuge-js).
+    BeforeAndAfter,
+}
+
+/// What a [`Schedule`] does once its table is exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum AfterSchedule {
+    /// Keep using the last step.
+    RepeatLast,
+    /// Use this delay for every later attempt (Phoenix's `|| 5000`).
+    Fixed(Duration),
+    /// Stop reconnecting (SignalR's trailing `null`).
+    GiveUp,
+}
+
+/// A fixed table of up to [`MAX_SCHEDULE_STEPS`] delays, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Schedule {
+    steps_ms: [u32; MAX_SCHEDULE_STEPS],
+    len: u8,
+    after: AfterSchedule,
+    jitter: Jitter,
+}
+
+impl Schedule {
+    /// A schedule of `steps` (attempt 1 waits `steps[0]`…), then `after`, no jitter.
+    ///
+    /// Errors (field `reconnect.policy.steps`): no steps, more than
+    /// [`MAX_SCHEDULE_STEPS`], or a step longer than `u32::MAX` ms (~49 days).
+    pub fn new(steps: &[Duration], after: AfterSchedule) -> Result<Self, ConfigError> {
+        const FIELD: &str = "reconnect.policy.steps";
+        if steps.is_empty() {
+            return Err(ConfigError::new(FIELD, "must list at least one delay"));
+        }
+        if steps.len() > MAX_SCHEDULE_STEPS {
+            return Err(ConfigError::new(FIELD, "may list at most 12 delays"));
+        }
+        let mut steps_ms = [0u32; MAX_SCHEDULE_STEPS];
+        for (slot, step) in steps_ms.iter_mut().zip(steps) {
+            *slot = u32::try_from(step.as_millis())
+                .map_err(|_| ConfigError::new(FIELD, "each delay must fit in u32 milliseconds"))?;
+        }
+        // len <= 12 was checked above.
+        let len = u8::try_from(steps.len()).unwrap_or(0);
+        Ok(Self {
+            steps_ms,
+            len,
+            after,
+            jitter: Jitter::None,
+        })
+    }
+
+    /// Presets: a literal table known to hold 1..=12 entries (extra ones are dropped).
+    fn from_millis(steps: &[u32], after: AfterSchedule) -> Self {
+        let mut steps_ms = [0u32; MAX_SCHEDULE_STEPS];
+        let mut len = 0u8;
+        for (slot, &ms) in steps_ms.iter_mut().zip(steps) {
+            *slot = ms;
+            len = len.saturating_add(1);
+        }
+        Self {
+            steps_ms,
+            len,
+            after,
+            jitter: Jitter::None,
+        }
+    }
+
+    /// The same schedule with each step drawn through `jitter`.
+    #[must_use]
+    pub const fn with_jitter(mut self, jitter: Jitter) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The table, in order.
+    #[must_use]
+    pub fn steps(&self) -> &[u32] {
+        self.steps_ms.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// Number of steps in the table.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.steps().len()
+    }
+
+    /// True if the table is empty (only possible for a deserialised/fuzzed value).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.steps().is_empty()
+    }
+
+    /// What happens past the end of the table.
+    #[must_use]
+    pub const fn after(&self) -> AfterSchedule {
+        self.after
+    }
+
+    /// The jitter applied to every step.
+    #[must_use]
+    pub const fn jitter(&self) -> Jitter {
+        self.jitter
+    }
+
+    /// Nominal delay for `attempt` (1-based), or `None` to give up.
+    fn nominal(&self, attempt: u32) -> Option<Duration> {
+        let index = usize::try_from(attempt.max(1) - 1).unwrap_or(usize::MAX);
+        let steps = self.steps();
+        match steps.get(index) {
+            Some(&ms) => Some(Duration::from_millis(u64::from(ms))),
+            None => match self.after {
+                // An empty table has nothing to repeat: give up rather than spin.
+                AfterSchedule::RepeatLast => {
+                    steps.last().map(|&ms| Duration::from_millis(u64::from(ms)))
+                }
+                AfterSchedule::Fixed(d) => Some(d),
+                AfterSchedule::GiveUp => None,
+            },
+        }
+    }
+}
+
+/// How the delay before each reconnect attempt is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum BackoffPolicy {
+    /// RFC 6455 §7.2.3 (the default): attempt 1 uniform in `[0, first_window]`;
+    /// attempt `n >= 2` uniform in `[0, min(cap, first_window · 2^(n-1))]`
+    /// (truncated binary exponential backoff with full jitter).
+    Rfc6455 {
+        /// Window of the first attempt; the RFC suggests 5 s.
+        first_window: Duration,
+        /// Largest window; at least `first_window`.
+        cap: Duration,
+    },
+    /// Nominal `initial · (factor_permille/1000)^(n-1)` (nanosecond precision),
+    /// capped at `max` and jittered in the order `cap_order` says.
+    Exponential {
+        /// Nominal delay of attempt 1; above zero.
+        initial: Duration,
+        /// Growth per attempt in permille (2000 doubles); at least 1000.
+        factor_permille: u32,
+        /// The cap; at least `initial`.
+        max: Duration,
+        /// How the nominal delay is randomised.
+        jitter: Jitter,
+        /// Whether `max` caps the nominal delay, the draw, or both.
+        cap_order: CapOrder,
+    },
+    /// AWS "decorrelated jitter": `min(cap, uniform(base, prev · 3))`, where a
+    /// `prev` below `base` (a fresh start passes zero) counts as `base`, as the
+    /// AWS pseudo-code seeds `sleep = base`.
+    Decorrelated {
+        /// Smallest delay; above zero.
+        base: Duration,
+        /// Largest delay; at least `base`.
+        cap: Duration,
+    },
+    /// A fixed table of delays, then repeat the last, a fixed delay, or give up.
+    Schedule(Schedule),
+}
+
+/// A uniform draw over `[lo, hi]` ms, then `min(cap)`.
+#[derive(Clone, Copy)]
+struct Plan {
+    lo: u64,
+    hi: u64,
+    cap: u64,
+}
+
+fn ns_to_ms(ns: u128) -> u64 {
+    u64::try_from(ns / NS_PER_MS).unwrap_or(u64::MAX)
+}
+
+impl Plan {
+    fn uncapped((lo, hi): (u128, u128)) -> Self {
+        Self {
+            lo: ns_to_ms(lo),
+            hi: ns_to_ms(hi),
+            cap: u64::MAX,
+        }
+    }
+}
+
+/// `initial · (factor/1000)^(attempt-1)` in ns, not grown past `stop`.
+///
+/// The loop ends after at most `attempt - 1` steps and as soon as the value
+/// reaches `stop` (the point past which the result cannot change), so for any
+/// factor above 1000 it is bounded by `log(stop/initial)/log(factor/1000)`.
+fn grow_ns(initial: u128, factor_permille: u32, attempt: u32, stop: u128) -> u128 {
+    let mut value = initial;
+    if factor_permille <= 1000 {
+        return value; // factors below 1000 fail validate(); treat them as flat
+    }
+    for _ in 1..attempt {
+        if value == 0 || value >= stop {
+            break;
+        }
+        value = value.saturating_mul(u128::from(factor_permille)) / 1000;
+    }
+    value
+}
+
+impl BackoffPolicy {
+    fn plan(&self, attempt: u32, prev: Duration) -> Option<Plan> {
+        let attempt = attempt.max(1);
+        match *self {
+            BackoffPolicy::Rfc6455 { first_window, cap } => {
+                let first = first_window.as_nanos();
+                let hi = if attempt == 1 {
+                    first
+                } else {
+                    // 2^(n-1) saturates: checked_shl fails only for shifts >= 128.
+                    let scale = 1u128.checked_shl(attempt - 1).unwrap_or(u128::MAX);
+                    first.saturating_mul(scale).min(cap.as_nanos())
+                };
+                Some(Plan::uncapped((0, hi)))
+            }
+            BackoffPolicy::Exponential {
+                initial,
+                factor_permille,
+                max,
+                jitter,
+                cap_order,
+            } => {
+                let max_ns = max.as_nanos();
+                let stop = match cap_order {
+                    CapOrder::AfterJitter => jitter.saturation_ns(max_ns),
+                    CapOrder::BeforeJitter | CapOrder::BeforeAndAfter => max_ns,
+                }
+                .min(NS_LIMIT);
+                let grown = grow_ns(initial.as_nanos(), factor_permille, attempt, stop);
+                let nominal = match cap_order {
+                    CapOrder::AfterJitter => grown,
+                    CapOrder::BeforeJitter | CapOrder::BeforeAndAfter => grown.min(max_ns),
+                };
+                let mut plan = Plan::uncapped(jitter.window_ns(nominal));
+                if cap_order != CapOrder::BeforeJitter {
+                    plan.cap = ns_to_ms(max_ns);
+                }
+                Some(plan)
+            }
+            BackoffPolicy::Decorrelated { base, cap } => {
+                let prev = prev.max(base).as_nanos();
+                let mut plan = Plan::uncapped((base.as_nanos(), prev.saturating_mul(3)));
+                plan.cap = ns_to_ms(cap.as_nanos());
+                Some(plan)
+            }
+            BackoffPolicy::Schedule(schedule) => {
+                let nominal = schedule.nominal(attempt)?;
+                Some(Plan::uncapped(
+                    schedule.jitter.window_ns(nominal.as_nanos()),
+                ))
+            }
+        }
+    }
+
+    /// The delay before reconnect attempt `attempt` (1-based; 0 counts as 1),
+    /// given the previous delay (used by [`BackoffPolicy::Decorrelated`]).
+    /// `None` = the policy gives up (a [`Schedule`] with [`AfterSchedule::GiveUp`]
+    /// past its end). Never panics, for any attempt including `u32::MAX`.
+    pub fn delay<R: Rng + ?Sized>(
+        &self,
+        attempt: u32,
+        prev: Duration,
+        rng: &mut R,
+    ) -> Option<Duration> {
+        let plan = self.plan(attempt, prev)?;
+        Some(Duration::from_millis(
+            uniform(rng, plan.lo, plan.hi).min(plan.cap),
+        ))
+    }
+
+    /// Closed bounds `[lo, hi]` every draw of [`delay`](Self::delay) for these
+    /// arguments lies in; `None` exactly when `delay` returns `None`.
+    #[must_use]
+    pub fn bounds(&self, attempt: u32, prev: Duration) -> Option<(Duration, Duration)> {
+        let plan = self.plan(attempt, prev)?;
+        Some((
+            Duration::from_millis(plan.lo.min(plan.cap)),
+            Duration::from_millis(plan.hi.min(plan.cap)),
+        ))
+    }
+
+    /// Rejects policies that cannot work (zero or inverted caps, shrinking
+    /// growth, empty tables, bad jitter). Field paths start with `reconnect.policy.`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = ConfigError::new;
+        match *self {
+            BackoffPolicy::Rfc6455 { first_window, cap } => {
+                if first_window.is_zero() {
+                    return Err(err("reconnect.policy.first_window", "must be above zero"));
+                }
+                if cap.is_zero() {
+                    return Err(err("reconnect.policy.cap", "must be above zero"));
+                }
+                if cap < first_window {
+                    return Err(err("reconnect.policy.cap", "must be at least first_window"));
+                }
+                Ok(())
+            }
+            BackoffPolicy::Exponential {
+                initial,
+                factor_permille,
+                max,
+                jitter,
+                ..
+            } => {
+                if initial.is_zero() {
+                    return Err(err("reconnect.policy.initial", "must be above zero"));
+                }
+                if factor_permille < 1000 {
+                    return Err(err(
+                        "reconnect.policy.factor_permille",
+                        "must be at least 1000 (delays must not shrink)",
+                    ));
+                }
+                if max.is_zero() {
+                    return Err(err("reconnect.policy.max", "must be above zero"));
+                }
+                if max < initial {
+                    return Err(err("reconnect.policy.max", "must be at least initial"));
+                }
+                jitter.validate()
+            }
+            BackoffPolicy::Decorrelated { base, cap } => {
+                if base.is_zero() {
+                    return Err(err("reconnect.policy.base", "must be above zero"));
+                }
+                if cap.is_zero() {
+                    return Err(err("reconnect.policy.cap", "must be above zero"));
+                }
+                if cap < base {
+                    return Err(err("reconnect.policy.cap", "must be at least base"));
+                }
+                Ok(())
+            }
+            BackoffPolicy::Schedule(schedule) => {
+                if schedule.is_empty() || usize::from(schedule.len) > MAX_SCHEDULE_STEPS {
+                    return Err(err("reconnect.policy.steps", "must list 1 to 12 delays"));
+                }
+                schedule.jitter.validate()?;
+                // A zero delay repeated forever is the reconnect storm R2 forbids.
+                let forever = match schedule.after {
+                    AfterSchedule::RepeatLast => schedule.nominal(u32::MAX),
+                    AfterSchedule::Fixed(d) => Some(d),
+                    AfterSchedule::GiveUp => None,
+                };
+                if let Some(d) = forever {
+                    if schedule.jitter.window_ns(d.as_nanos()).1 < NS_PER_MS {
+                        return Err(err(
+                            "reconnect.policy.after",
+                            "the delay repeated forever must be at least 1 ms",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Reconnect settings: the delay policy, the attempt budget and the uptime gate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ReconnectConfig {
+    /// How each delay is drawn. Default: `Rfc6455 { first_window: 5 s, cap: 30 s }`,
+    /// the RFC's recommendation (see the module docs), capped at 30 s so a
+    /// recovered server is found again within half a minute.
+    pub policy: BackoffPolicy,
+    /// Attempts allowed since the last reset before giving up; `None` = unlimited.
+    /// Default: `None`, because the engine also has an online/offline gate and
+    /// a long-lived session should come back whenever the server does; `Some(0)`
+    /// disables reconnection.
+    pub max_attempts: Option<u32>,
+    /// How long a connection must stay open before the attempt counter resets.
+    /// Default: 5 s (reconnecting-websocket's `minUptime`): long enough that a
+    /// server which accepts and immediately drops keeps seeing growing delays,
+    /// short enough that a healthy reconnect starts the next outage fresh.
+    pub min_uptime: Duration,
+}
+
+impl Default for ReconnectConfig {
+    fn default() -> Self {
+        Self::rfc6455()
+    }
+}
+
+const fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+impl ReconnectConfig {
+    /// Rejects unusable settings; field paths are `reconnect.*`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.policy.validate()
+    }
+
+    /// RFC 6455 §7.2.3 (= [`Default`]): uniform `[0, 5 s]`, then
+    /// uniform `[0, min(30 s, 5 s · 2^(n-1))]`; unlimited attempts; 5 s uptime gate.
+    #[must_use]
+    pub const fn rfc6455() -> Self {
+        Self {
+            policy: BackoffPolicy::Rfc6455 {
+                first_window: ms(5_000),
+                cap: ms(30_000),
+            },
+            max_attempts: None,
+            min_uptime: ms(5_000),
+        }
+    }
+
+    /// The seed post's table: 1, 2, 3, 5, 10, 20 s, then 20 s forever, no
+    /// jitter (add some with [`Schedule::with_jitter`]); 5 s uptime gate.
+    #[must_use]
+    pub fn seed_schedule() -> Self {
+        let table = [1_000, 2_000, 3_000, 5_000, 10_000, 20_000];
+        Self {
+            policy: BackoffPolicy::Schedule(Schedule::from_millis(
+                &table,
+                AfterSchedule::RepeatLast,
+            )),
+            ..Self::rfc6455()
+        }
+    }
+
+    /// socket.io-client defaults: `reconnectionDelay` 1000, `reconnectionDelayMax`
+    /// 5000, `randomizationFactor` 0.5, `reconnectionAttempts` Infinity, fed to
+    /// backo2 (factor 2). backo2 computes `ms = 1000 · 2^(n-1)`, moves it by
+    /// `±floor(rand · 0.5 · ms)`, and only then caps: `min(ms, 5000)`. So attempt
+    /// `n` lies in `[500·2^(n-1), 1500·2^(n-1)]` capped at 5 s (jitter, then cap).
+    /// backo2 draws the sign from the same random number as the size; we draw
+    /// uniformly over the same window. Socket.IO resets on every successful
+    /// reconnect, hence `min_uptime` 0.
+    /// Source: socket.io-client `lib/manager.ts` (constructor defaults) and backo2.
+    #[must_use]
+    pub const fn socket_io() -> Self {
+        Self {
+            policy: BackoffPolicy::Exponential {
+                initial: ms(1_000),
+                factor_permille: 2_000,
+                max: ms(5_000),
+                jitter: Jitter::Proportional { permille: 500 },
+                cap_order: CapOrder::AfterJitter,
+            },
+            max_attempts: None,
+            min_uptime: Duration::ZERO,
+        }
+    }
+
+    /// @microsoft/signalr `withAutomaticReconnect()` with no argument: waits 0,
+    /// 2000, 10000, 30000 ms before attempts 1..4, then stops (its default table
+    /// ends in `null`). The retry count restarts with each reconnect, hence
+    /// `min_uptime` 0. Source: `DefaultReconnectPolicy.ts`.
+    #[must_use]
+    pub fn signalr() -> Self {
+        let table = [0, 2_000, 10_000, 30_000];
+        Self {
+            policy: BackoffPolicy::Schedule(Schedule::from_millis(&table, AfterSchedule::GiveUp)),
+            max_attempts: None,
+            min_uptime: Duration::ZERO,
+        }
+    }
+
+    /// phoenix.js `Socket` default `reconnectAfterMs`:
+    /// `[10, 50, 100, 150, 200, 250, 500, 1000, 2000][tries - 1] || 5000`, no jitter,
+    /// unlimited. The timer is reset when the socket opens, hence `min_uptime` 0.
+    /// Source: phoenix `assets/js/phoenix/socket.js`.
+    #[must_use]
+    pub fn phoenix() -> Self {
+        let table = [10, 50, 100, 150, 200, 250, 500, 1_000, 2_000];
+        let after = AfterSchedule::Fixed(ms(5_000));
+        Self {
+            policy: BackoffPolicy::Schedule(Schedule::from_millis(&table, after)),
+            max_attempts: None,
+            min_uptime: Duration::ZERO,
+        }
+    }
+
+    /// reconnecting-websocket defaults: `minReconnectionDelay = 1000 + Math.random()
+    /// · 4000`, `reconnectionDelayGrowFactor` 1.3, `maxReconnectionDelay` 10000,
+    /// `minUptime` 5000, `maxRetries` Infinity. Retry `n` waits
+    /// `min(10000, minReconnectionDelay · 1.3^(n-1))`, i.e. `1000·1.3^(n-1) · [1, 5]`
+    /// capped at 10 s (jitter, then cap). The library draws the random base once
+    /// per page load; we draw it per attempt, so each attempt's window matches
+    /// but successive attempts are not correlated. The retry count resets only
+    /// after `minUptime`. Source: reconnecting-websocket `reconnecting-websocket.ts`.
+    #[must_use]
+    pub const fn reconnecting_websocket() -> Self {
+        Self {
+            policy: BackoffPolicy::Exponential {
+                initial: ms(1_000),
+                factor_permille: 1_300,
+                max: ms(10_000),
+                jitter: Jitter::Scaled {
+                    lo_permille: 1_000,
+                    hi_permille: 5_000,
+                },
+                cap_order: CapOrder::AfterJitter,
+            },
+            max_attempts: None,
+            min_uptime: ms(5_000),
+        }
+    }
+
+    /// centrifuge-js defaults: `minReconnectDelay` 500, `maxReconnectDelay` 20000,
+    /// `backoff(step, min, max) = min(max, min + randomInt(0, min(max, min · 2^step)))`
+    /// with `step = n - 1` (full jitter above a 500 ms floor, capped before and
+    /// after). Unlimited attempts; the count resets on a connect reply, hence
+    /// `min_uptime` 0. Source: centrifuge-js `src/utils.ts`, `src/centrifuge.ts`.
+    #[must_use]
+    pub const fn centrifugo() -> Self {
+        Self {
+            policy: BackoffPolicy::Exponential {
+                initial: ms(500),
+                factor_permille: 2_000,
+                max: ms(20_000),
+                jitter: Jitter::FullPlus { offset: ms(500) },
+                cap_order: CapOrder::BeforeAndAfter,
+            },
+            max_attempts: None,
+            min_uptime: Duration::ZERO,
+        }
+    }
+
+    /// graphql-ws `createClient` defaults: `retryAttempts` 5 and `retryWait` =
+    /// `1000 · 2^retries + floor(Math.random() · 2700 + 300)` ms with `retries`
+    /// starting at 0, i.e. attempt `n` lies in `[1000·2^(n-1) + 300, 1000·2^(n-1) + 2999]`.
+    /// graphql-ws has no cap (its 5-attempt budget bounds it), so `max` is
+    /// `u64::MAX` ms. Retries reset on `ConnectionAck`, hence `min_uptime` 0.
+    /// Source: graphql-ws `src/client.ts`.
+    #[must_use]
+    pub const fn graphql_ws() -> Self {
+        Self {
+            policy: BackoffPolicy::Exponential {
+                initial: ms(1_000),
+                factor_permille: 2_000,
+                max: ms(u64::MAX),
+                jitter: Jitter::Additive {
+                    min: ms(300),
+                    max: ms(2_999),
+                },
+                cap_order: CapOrder::BeforeJitter,
+            },
+            max_attempts: Some(5),
+            min_uptime: Duration::ZERO,
+        }
+    }
+
+    /// AWS "Exponential Backoff and Jitter", Full Jitter:
+    /// `sleep = random_between(0, min(cap, base · 2^attempt))`, the blog's
+    /// `attempt` being our `n - 1`. Unlimited attempts; 5 s uptime gate.
+    #[must_use]
+    pub const fn aws_full_jitter(base: Duration, cap: Duration) -> Self {
+        Self {
+            policy: BackoffPolicy::Exponential {
+                initial: base,
+                factor_permille: 2_000,
+                max: cap,
+                jitter: Jitter::Full,
+                cap_order: CapOrder::BeforeJitter,
+            },
+            ..Self::rfc6455()
+        }
+    }
+
+    /// AWS "Exponential Backoff and Jitter", Decorrelated Jitter:
+    /// `sleep = min(cap, random_between(base, sleep · 3))`, starting from
+    /// `sleep = base`. Unlimited attempts; 5 s uptime gate.
+    #[must_use]
+    pub const fn aws_decorrelated(base: Duration, cap: Duration) -> Self {
+        Self {
+            policy: BackoffPolicy::Decorrelated { base, cap },
+            ..Self::rfc6455()
+        }
+    }
+}
+
+/// Reconnect state: attempt counter, previous delay, and the stable-uptime gate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backoff {
+    attempt: u32,
+    prev: Duration,
+    opened_at: Option<Instant>,
+}
+
+impl Backoff {
+    /// No attempts made, nothing open.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            attempt: 0,
+            prev: Duration::ZERO,
+            opened_at: None,
+        }
+    }
+
+    /// Counts one more attempt and draws its delay. `None` = give up (the policy
+    /// ended, or the attempt would exceed `max_attempts`); the state is then
+    /// left unchanged, so asking again gives `None` again until a reset.
+    pub fn next_delay<R: Rng + ?Sized>(
+        &mut self,
+        cfg: &ReconnectConfig,
+        rng: &mut R,
+    ) -> Option<Duration> {
+        let next = self.attempt.saturating_add(1);
+        if cfg.max_attempts.is_some_and(|max| next > max) {
+            return None;
+        }
+        let delay = cfg.policy.delay(next, self.prev, rng)?;
+        self.attempt = next;
+        self.prev = delay;
+        Some(delay)
+    }
+
+    /// Attempts made since the last reset.
+    #[must_use]
+    pub const fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The last delay drawn (zero after a reset).
+    #[must_use]
+    pub const fn prev(&self) -> Duration {
+        self.prev
+    }
+
+    /// When the current transport opened, if one is open.
+    #[must_use]
+    pub const fn opened_at(&self) -> Option<Instant> {
+        self.opened_at
+    }
+
+    /// A transport opened at `now`.
+    pub fn on_open(&mut self, now: Instant) {
+        self.opened_at = Some(now);
+    }
+
+    /// The transport closed at `now`. Resets the counter only if it had been open
+    /// for at least `cfg.min_uptime`, so a server that flaps keeps growing the
+    /// delays. A close with no matching open (a failed attempt) changes nothing.
+    pub fn on_close(&mut self, now: Instant, cfg: &ReconnectConfig) {
+        if let Some(opened) = self.opened_at.take() {
+            if now.saturating_duration_since(opened) >= cfg.min_uptime {
+                self.reset();
+            }
+        }
+    }
+
+    /// Explicit reset (user start, back online after offline): attempt 0, no
+    /// previous delay. The open/closed state is kept.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+        self.prev = Duration::ZERO;
+    }
+}

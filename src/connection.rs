@@ -1,0 +1,386 @@
+//! [`Connection`]: the engine. It only orchestrates; every decision lives in a
+//! sub-machine (`backoff`, `close`, `heartbeat`, `delivery`, `fallback`).
+//!
+//! Method groups, in order: construction, getters, inputs (`handle`, `send`,
+//! `accept`), outputs (`poll_action`, `poll_timeout`).
+
+mod lifecycle;
+
+use core::time::Duration;
+
+use rand_core::Rng;
+
+use crate::backoff::Backoff;
+use crate::config::Config;
+use crate::delivery::Delivery;
+use crate::error::{ConfigError, Error};
+use crate::fallback::Fallback;
+use crate::heartbeat::{Heartbeat, RttStats};
+use crate::io::{Action, ConnId, FailReason, Input, State, Transport};
+use crate::queue::{ActionQueue, MAX_PER_INPUT};
+use crate::time::{earliest, Clock, Instant};
+
+/// Which end of the session this engine runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Dials, reconnects, backs off.
+    Client,
+    /// Accepts; never dials. A closed or dead transport leaves the session
+    /// `Idle` until the client comes back ([`Connection::accept`]).
+    Server,
+}
+
+/// Where the engine is. Timers live inside the variants that own them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle {
+        lazy: bool,
+    },
+    Connecting {
+        conn: ConnId,
+        transport: Transport,
+        deadline: Instant,
+        probe: bool,
+    },
+    Open {
+        conn: ConnId,
+        transport: Transport,
+    },
+    Closing {
+        conn: ConnId,
+        deadline: Instant,
+    },
+    Waiting {
+        until: Instant,
+    },
+    Offline,
+    Closed,
+    Failed(FailReason),
+}
+
+/// Counters for dashboards and tests. All saturate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// `Connect` actions emitted.
+    pub connects: u32,
+    /// Transports that opened.
+    pub opens: u32,
+    /// Links declared dead by the heartbeat.
+    pub dead_peers: u32,
+    /// Connect attempts abandoned at `connect_timeout`.
+    pub connect_timeouts: u32,
+    /// Events ignored because they named a stale generation (R27).
+    pub stale_events: u32,
+    /// Frames ignored because no transport was open.
+    pub ignored_frames: u32,
+    /// `Transmit` actions emitted (first sends and retransmits).
+    pub transmits: u64,
+    /// Inbound data frames delivered to the app.
+    pub delivered: u64,
+    /// Inbound data frames discarded as duplicates or gaps.
+    pub discarded: u64,
+    /// The latest round-trip estimate, if any ping was answered.
+    pub rtt: Option<RttStats>,
+}
+
+/// The session engine. See the [crate docs](crate) for the driver loop.
+#[derive(Debug)]
+pub struct Connection<R> {
+    cfg: Config,
+    rng: R,
+    role: Role,
+    clock: Clock,
+    phase: Phase,
+    generation: u32,
+    online: bool,
+    server_errors: u32,
+    retry_after: Option<Duration>,
+    backoff: Backoff,
+    heartbeat: Heartbeat,
+    delivery: Delivery,
+    fallback: Fallback,
+    queue: ActionQueue,
+    scheduled: Option<Instant>,
+    stats: Stats,
+}
+
+impl<R: Rng> Connection<R> {
+    /// A client engine, `Idle` until `Start`. Fails if `config` does not
+    /// validate.
+    pub fn new(config: Config, rng: R) -> Result<Self, ConfigError> {
+        Self::with_role(config, rng, Role::Client)
+    }
+
+    /// A server-side session engine, `Idle` until the first
+    /// [`accept`](Self::accept). It pings, answers, acks and resumes exactly
+    /// like a client, and never dials.
+    pub fn server(config: Config, rng: R) -> Result<Self, ConfigError> {
+        Self::with_role(config, rng, Role::Server)
+    }
+
+    fn with_role(cfg: Config, rng: R, role: Role) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg,
+            rng,
+            role,
+            clock: Clock::default(),
+            phase: Phase::Idle { lazy: false },
+            generation: 0,
+            online: true,
+            server_errors: 0,
+            retry_after: None,
+            backoff: Backoff::new(),
+            heartbeat: Heartbeat::new(),
+            delivery: Delivery::new(),
+            fallback: Fallback::new(),
+            queue: ActionQueue::new(),
+            scheduled: None,
+            stats: Stats::default(),
+        })
+    }
+
+    // ----- getters -----
+
+    /// The state an app shows.
+    #[must_use]
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Idle { .. } => State::Idle,
+            Phase::Connecting { .. } => State::Connecting {
+                attempt: self.backoff.attempt(),
+            },
+            Phase::Open {
+                transport: Transport::Http,
+                ..
+            } => State::Fallback,
+            Phase::Open { .. } => State::Open,
+            Phase::Closing { .. } => State::Closing,
+            Phase::Waiting { until } => State::Waiting {
+                until,
+                attempt: self.backoff.attempt(),
+            },
+            Phase::Offline => State::Offline,
+            Phase::Closed => State::Closed,
+            Phase::Failed(reason) => State::Failed { reason },
+        }
+    }
+
+    /// The generation whose events the engine currently accepts, if any.
+    #[must_use]
+    pub fn live_conn(&self) -> Option<ConnId> {
+        match self.phase {
+            Phase::Connecting { conn, .. }
+            | Phase::Open { conn, .. }
+            | Phase::Closing { conn, .. } => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Client or server.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The validated configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        Stats {
+            rtt: self.heartbeat.rtt(),
+            ..self.stats
+        }
+    }
+
+    /// The delivery machine (sequence numbers, acks, queue depth), read-only.
+    #[must_use]
+    pub fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// Reconnect attempts since the backoff last reset.
+    #[must_use]
+    pub fn attempt(&self) -> u32 {
+        self.backoff.attempt()
+    }
+
+    /// The latest `now` the engine has seen.
+    #[must_use]
+    pub fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    /// Whether the host was last reported online.
+    #[must_use]
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    // ----- inputs -----
+
+    /// Feeds one input at time `now`. Drain [`poll_action`](Self::poll_action)
+    /// afterwards.
+    ///
+    /// Errors leave the engine exactly as it was: an invalid close code, a
+    /// full send queue, a send after `Close`, or actions not yet drained.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Result<(), Error> {
+        if self.queue.free() < MAX_PER_INPUT {
+            return Err(Error::ActionsPending {
+                pending: self.queue.len(),
+            });
+        }
+        let now = self.clock.observe(now);
+        match input {
+            Input::Start => self.on_start(now),
+            Input::Opened { conn } => self.on_opened(now, conn),
+            Input::Closed { conn, code } => self.on_closed(now, conn, code),
+            Input::ConnectFailed { conn, error } => self.on_connect_failed(now, conn, error),
+            Input::Message { conn, frame } => self.on_frame(now, conn, frame),
+            Input::Send => return self.send(now).map(drop),
+            Input::Timeout => self.on_timeout(now),
+            Input::Online => self.on_online(now),
+            Input::Offline => self.on_offline(now),
+            Input::Close { code } => return self.on_user_close(now, code),
+            Input::RetryAfter { conn, after } => self.on_retry_after(now, conn, after),
+            Input::Accepted => return self.accept(now).map(drop),
+        }
+        Ok(())
+    }
+
+    /// The app sends one message: returns its sequence number (store the
+    /// payload under it, e.g. in an `Outbox`). Buffered while not open and
+    /// flushed in order as `Transmit` actions once open (R8); after a lazy
+    /// 1001 close this starts a connect (R10).
+    pub fn send(&mut self, now: Instant) -> Result<u64, Error> {
+        if self.queue.free() < MAX_PER_INPUT {
+            return Err(Error::ActionsPending {
+                pending: self.queue.len(),
+            });
+        }
+        let now = self.clock.observe(now);
+        if let Phase::Closed | Phase::Failed(_) = self.phase {
+            return Err(Error::NotRunning {
+                state: self.state().name(),
+            });
+        }
+        let seq = self.delivery.push(now, &self.cfg.delivery)?;
+        if self.phase == (Phase::Idle { lazy: true }) && self.role == Role::Client {
+            self.start_connect(now, None);
+        }
+        Ok(seq)
+    }
+
+    /// Server role: a client's transport for this session was accepted. Any
+    /// older transport is abandoned (the client reconnected), and the new one
+    /// is open at once. Returns its generation.
+    pub fn accept(&mut self, now: Instant) -> Result<ConnId, Error> {
+        if self.role != Role::Server {
+            return Err(Error::WrongRole { role: "client" });
+        }
+        if self.queue.free() < MAX_PER_INPUT {
+            return Err(Error::ActionsPending {
+                pending: self.queue.len(),
+            });
+        }
+        let now = self.clock.observe(now);
+        if let Some(old) = self.live_conn() {
+            self.emit(Action::Abandon { conn: old });
+            self.transport_gone(now);
+        }
+        let conn = self.next_conn();
+        self.set_phase(Phase::Open {
+            conn,
+            transport: Transport::WebSocket,
+        });
+        self.on_transport_open(now, conn, Transport::WebSocket);
+        Ok(conn)
+    }
+
+    // ----- outputs -----
+
+    /// The next action to carry out, or `None` when there is nothing to do.
+    /// Call until `None` after every `handle`. Control actions come first, in
+    /// the order decided; then acks, transmissions (retransmissions first, in
+    /// sequence order) and overdue reports; last a `ScheduleTimer` when the
+    /// earliest deadline moved.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some(a) = self.queue.pop() {
+            return Some(a);
+        }
+        let now = self.clock.now();
+        if let Phase::Open { conn, .. } = self.phase {
+            if let Some(upto) = self.delivery.poll_ack(now, &self.cfg.delivery) {
+                return Some(Action::Ack { conn, upto });
+            }
+            if let Some(seq) = self.delivery.poll_transmit(now, &self.cfg.delivery) {
+                self.stats.transmits = self.stats.transmits.saturating_add(1);
+                return Some(Action::Transmit { conn, seq });
+            }
+        }
+        if let Some(seq) = self.delivery.poll_overdue(now, &self.cfg.delivery) {
+            return Some(Action::DeliveryOverdue { seq });
+        }
+        let next = self.poll_timeout();
+        if next != self.scheduled {
+            self.scheduled = next;
+            if let Some(at) = next {
+                return Some(Action::ScheduleTimer { at });
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline, never earlier than the latest `now` seen (a
+    /// deadline already passed is due now). Call `handle(t, Input::Timeout)`
+    /// when the clock reaches it.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let phase = match self.phase {
+            Phase::Connecting { deadline, .. } | Phase::Closing { deadline, .. } => Some(deadline),
+            Phase::Waiting { until } => Some(until),
+            Phase::Open { transport, .. } => {
+                let probe = match transport {
+                    Transport::Http => self.fallback.poll_timeout(),
+                    Transport::WebSocket => None,
+                };
+                earliest(self.heartbeat.poll_timeout(), probe)
+            }
+            _ => None,
+        };
+        earliest(phase, self.delivery.poll_timeout(&self.cfg.delivery))
+            .map(|t| t.max(self.clock.now()))
+    }
+
+    // ----- plumbing shared with `lifecycle` -----
+
+    fn emit(&mut self, a: Action) {
+        let stored = self.queue.push(a);
+        // `handle` refuses input unless MAX_PER_INPUT slots are free, and no
+        // input queues more than that (checked by tests and fuzzers).
+        debug_assert!(stored, "action queue overflow: {a:?}");
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        let before = self.state();
+        self.phase = phase;
+        let after = self.state();
+        if before != after {
+            self.emit(Action::StateChanged { state: after });
+        }
+    }
+
+    fn next_conn(&mut self) -> ConnId {
+        // Wraps after 2^32 connects, deliberately: a generation only has to
+        // differ from the live one, and the previous 4 billion are long gone.
+        self.generation = self.generation.wrapping_add(1);
+        ConnId(self.generation)
+    }
+}

@@ -1,0 +1,713 @@
+//! Delivery: sequence numbers, cumulative acks, retransmit, resume, dedup
+//! (R5, R6, R8, R17).
+//!
+//! [`Delivery`] decides *which* message goes on the wire and *whether* an
+//! inbound one reaches the app; it never sees a payload. The driver (or the
+//! `Outbox`) keeps payloads by sequence number and drops them once
+//! [`Delivery::acked`] passes them. Client and server run the same machine.
+//!
+//! # Model: go-back-N over an ordered transport
+//!
+//! * Outbound seqs start at 1. [`push`](Delivery::push) numbers a message; it
+//!   stays *queued* until acked. At `max_queued` queued messages `push` fails
+//!   with [`SendError::Full`] and nothing already accepted is dropped.
+//! * [`poll_transmit`](Delivery::poll_transmit) yields seqs in order, only
+//!   while a transport is open and the machine is *ready*. Sending while
+//!   closed or connecting never errors: the message waits and is flushed in
+//!   order on open (R8).
+//! * **Acked mode** (`acks = true`): the peer returns cumulative
+//!   `Ack{upto}`. With no ack progress for `ack_timeout` the cursor rewinds to
+//!   the ack mark and everything unacked is sent again (R17). On a new
+//!   transport each side first sends `Resume{last}` (the value
+//!   [`on_open`](Delivery::on_open) returns: what it delivered in order), and
+//!   the other side resends from `last + 1` (R5). If no `Resume` arrives
+//!   within `ack_timeout`, it resends from its own ack mark; the receiver drops
+//!   what it already has.
+//! * **Unacked mode** (`acks = false`, default): a transmitted message counts
+//!   as done at once. Only buffering while not open applies; anything the
+//!   transport loses is lost. This is the right mode for a peer that does not
+//!   speak acks, which would otherwise see every message resent forever.
+//! * Inbound [`DataId::Seq`] is accepted only in order (`delivered + 1`);
+//!   duplicates and gaps are dropped and the sender's retransmit or resume
+//!   fills the gap. [`DataId::Opaque`] ids from peers we do not control are
+//!   checked against a bounded window ([`DedupWindow`]): exactly-once holds
+//!   only within the last `dedup_window` distinct ids.
+//!
+//! # Overdue (R6)
+//!
+//! A queued message not acked within `delivery_deadline` of its `push` is
+//! reported once by [`poll_overdue`](Delivery::poll_overdue), in seq order,
+//! and stays queued. Per-message timestamps do not fit the memory budget, so
+//! pushes are grouped into at most 16 checkpoints; a checkpoint records the
+//! time of its *latest* push and a new one opens every `deadline / 14`. Hence
+//! a message is **never reported before its deadline**, and, as long as the
+//! driver drains `poll_overdue` when [`poll_timeout`](Delivery::poll_timeout)
+//! says, at most `deadline / 14` late (about 2.1 s for the 30 s default). If
+//! the ring fills anyway, the newest checkpoint absorbs further pushes: later,
+//! never earlier. In unacked mode only messages never transmitted can become
+//! overdue.
+//!
+//! # Driving it
+//!
+//! After every input, drain [`poll_transmit`](Delivery::poll_transmit),
+//! [`poll_ack`](Delivery::poll_ack) and
+//! [`poll_overdue`](Delivery::poll_overdue); when `now` reaches
+//! [`poll_timeout`](Delivery::poll_timeout), call
+//! [`handle_timeout`](Delivery::handle_timeout) and drain again. An ack or
+//! overdue deadline stays in `poll_timeout` until its poll consumes it. A
+//! `now` earlier than one already seen is treated as the latest one seen.
+
+use core::time::Duration;
+use thiserror::Error;
+
+use crate::dedup::{DedupWindow, MAX_WINDOW};
+use crate::error::ConfigError;
+use crate::time::{earliest, millis, Instant};
+
+#[cfg(test)]
+mod tests;
+
+/// Slots in the overdue checkpoint ring.
+const CHECKPOINTS: usize = 16;
+/// A new checkpoint opens every `deadline / SPLIT`. Two slots are spare: the
+/// live checkpoints span at most one deadline plus one partial slot each side.
+const SPLIT: u64 = CHECKPOINTS as u64 - 2;
+
+/// Tuning for [`Delivery`]. Passed to every call; validate it once up front.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct DeliveryConfig {
+    /// Number messages, expect cumulative acks, resend and resume. Default
+    /// `false`: a plain peer that does not speak acks would otherwise see
+    /// endless retransmits. Turn it on when both ends speak the protocol.
+    pub acks: bool,
+    /// Most messages queued (pushed, not yet acked) at once; `push` fails
+    /// beyond it. Default 1024: a few seconds of chat-rate traffic across a
+    /// reconnect, while bounding what the driver must keep in memory.
+    pub max_queued: u32,
+    /// Resend everything unacked after this long without ack progress, and
+    /// how long to wait for the peer's `Resume` after open. Default 5 s, the
+    /// retry period seed 002 describes (R17).
+    pub ack_timeout: Duration,
+    /// Coalesce acks: an ack goes out this long after the first unacked
+    /// delivery. Default 200 ms: one ack per burst, far below `ack_timeout`
+    /// so coalescing never triggers a resend.
+    pub ack_delay: Duration,
+    /// Ack at once when this many deliveries are unacked. Default 32: a steady
+    /// stream frees the sender's queue well before `max_queued`.
+    pub ack_every: u32,
+    /// Report a message still unacked this long after `push` (`None`: never).
+    /// Default 30 s: six resend periods, long enough to ride out a typical
+    /// reconnect, short enough to tell the user before they give up (R6).
+    pub delivery_deadline: Option<Duration>,
+    /// How many recent opaque ids are remembered for duplicate detection,
+    /// `1..=256`. Default 128: covers a full resend burst of a typical peer
+    /// while the fixed ring stays 2 KiB.
+    pub dedup_window: u16,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            acks: false,
+            max_queued: 1024,
+            ack_timeout: Duration::from_secs(5),
+            ack_delay: Duration::from_millis(200),
+            ack_every: 32,
+            delivery_deadline: Some(Duration::from_secs(30)),
+            dedup_window: 128,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// Rejects values the machine cannot work with, naming the field.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a zero cap, timeout, `ack_every` or deadline, an
+    /// `ack_delay` not below `ack_timeout`, or a window outside `1..=256`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_queued == 0 {
+            return Err(ConfigError::new(
+                "delivery.max_queued",
+                "must be at least 1",
+            ));
+        }
+        if millis(self.ack_timeout) == 0 {
+            return Err(ConfigError::new(
+                "delivery.ack_timeout",
+                "must be at least 1 ms",
+            ));
+        }
+        if self.ack_delay >= self.ack_timeout {
+            return Err(ConfigError::new(
+                "delivery.ack_delay",
+                "must be below delivery.ack_timeout, or the peer resends before we ack",
+            ));
+        }
+        if self.ack_every == 0 {
+            return Err(ConfigError::new("delivery.ack_every", "must be at least 1"));
+        }
+        if self.delivery_deadline.is_some_and(|d| millis(d) == 0) {
+            return Err(ConfigError::new(
+                "delivery.delivery_deadline",
+                "must be at least 1 ms when set (use None to disable)",
+            ));
+        }
+        if self.dedup_window == 0 || self.dedup_window > MAX_WINDOW {
+            return Err(ConfigError::new(
+                "delivery.dedup_window",
+                "must be in 1..=256",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How an inbound data message is labelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum DataId {
+    /// Unsequenced: always delivered, never acked.
+    None,
+    /// Our protocol's sequence number (from 1): in-order, acked.
+    Seq(u64),
+    /// A peer-chosen id with no order: deduplicated within the window only.
+    Opaque(u64),
+}
+
+/// What to do with an inbound data message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Verdict {
+    /// Hand it to the app.
+    Deliver,
+    /// Already delivered: drop it.
+    Duplicate,
+    /// Out of order (an earlier message is missing): drop it; the sender
+    /// resends from our mark.
+    Gap,
+}
+
+/// Why a message could not be accepted for sending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// `cap` messages are already queued; nothing was dropped. Retry after
+    /// acks free room.
+    #[error("send queue full: {cap} messages already waiting for an ack")]
+    Full {
+        /// The configured `max_queued`.
+        cap: u32,
+    },
+}
+
+/// The peer said something impossible; nothing was changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// An ack for seqs we never sent.
+    #[error("peer acked up to {upto}, but only up to {sent} was ever sent")]
+    AckFromFuture {
+        /// The peer's ack mark.
+        upto: u64,
+        /// The highest seq we ever sent.
+        sent: u64,
+    },
+    /// The peer resumes from before what it already acked: it lost state,
+    /// and we no longer hold those payloads.
+    #[error("peer resumes after {last}, behind its own ack mark {acked}")]
+    ResumeBehind {
+        /// The peer's resume mark.
+        last: u64,
+        /// Our ack mark (what the peer confirmed earlier).
+        acked: u64,
+    },
+    /// The peer claims seqs we never sent.
+    #[error("peer resumes after {last}, but only up to {sent} was ever sent")]
+    ResumeFromFuture {
+        /// The peer's resume mark.
+        last: u64,
+        /// The highest seq we ever sent.
+        sent: u64,
+    },
+}
+
+/// Pushes from `first` on, the latest of them at `at` (see module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Checkpoint {
+    first: u64,
+    at: Instant,
+}
+
+/// The delivery sub-machine: counters, cursors and fixed rings, no payloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// Latest `now` seen; earlier ones are clamped to it.
+    latest: Instant,
+    /// Highest seq assigned by `push`.
+    pushed: u64,
+    /// Cumulative ack mark: every seq `<= acked` is done.
+    acked: u64,
+    /// Transmit cursor: next transmit is `sent + 1`.
+    sent: u64,
+    /// Highest seq ever transmitted (bounds acks and resumes).
+    high_sent: u64,
+    /// Inbound: highest seq delivered in order.
+    delivered: u64,
+    /// Inbound: the mark of our latest `Ack`/`Resume`.
+    last_ack_sent: u64,
+    /// Highest seq reported overdue.
+    overdue_upto: u64,
+    ack_due: Option<Instant>,
+    last_ack_at: Option<Instant>,
+    retransmit_at: Option<Instant>,
+    resume_until: Option<Instant>,
+    /// When the newest checkpoint opened.
+    cp_started: Instant,
+    open: bool,
+    ready: bool,
+    /// An immediate ack was already made due for the current gap.
+    gap_acked: bool,
+    cp_head: u8,
+    cp_len: u8,
+    cp: [Checkpoint; CHECKPOINTS],
+    dedup: DedupWindow,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Delivery {
+    /// A fresh machine: nothing queued, transport closed.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            latest: Instant::ZERO,
+            pushed: 0,
+            acked: 0,
+            sent: 0,
+            high_sent: 0,
+            delivered: 0,
+            last_ack_sent: 0,
+            overdue_upto: 0,
+            ack_due: None,
+            last_ack_at: None,
+            retransmit_at: None,
+            resume_until: None,
+            cp_started: Instant::ZERO,
+            open: false,
+            ready: false,
+            gap_acked: false,
+            cp_head: 0,
+            cp_len: 0,
+            cp: [Checkpoint {
+                first: 0,
+                at: Instant::ZERO,
+            }; CHECKPOINTS],
+            dedup: DedupWindow::new(),
+        }
+    }
+
+    /// Numbers a new outbound message; it is queued until acked.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when `max_queued` messages are queued (or, never in
+    /// practice, the seq space is exhausted). Nothing changes then.
+    pub fn push(&mut self, now: Instant, cfg: &DeliveryConfig) -> Result<u64, SendError> {
+        let now = self.observe(now);
+        if self.queued() >= u64::from(cfg.max_queued) || self.pushed == u64::MAX {
+            return Err(SendError::Full {
+                cap: cfg.max_queued,
+            });
+        }
+        self.prune();
+        self.pushed = self.pushed.saturating_add(1);
+        self.checkpoint(now, cfg);
+        Ok(self.pushed)
+    }
+
+    /// The next seq to put on the wire, if the transport is open, the machine
+    /// is ready (resume settled) and something is waiting.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
+        let now = self.observe(now);
+        if !self.open
+            || !self.ready
+            || self.sent >= self.pushed
+            || self.in_flight() >= u64::from(cfg.max_queued)
+        {
+            return None;
+        }
+        let seq = self.sent.saturating_add(1);
+        self.sent = seq;
+        self.high_sent = self.high_sent.max(seq);
+        if cfg.acks {
+            if self.retransmit_at.is_none() {
+                self.retransmit_at = Some(now.saturating_add(cfg.ack_timeout));
+            }
+        } else {
+            self.acked = seq;
+            self.prune();
+        }
+        Some(seq)
+    }
+
+    /// A transport opened. In acked mode returns the mark to send as
+    /// `Resume{last}` and holds transmission until the peer's `Resume` (or
+    /// `ack_timeout`); in unacked mode returns `None` and is ready at once.
+    #[must_use = "in acked mode the returned mark must be sent as Resume"]
+    pub fn on_open(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
+        let now = self.observe(now);
+        self.open = true;
+        self.gap_acked = false;
+        self.retransmit_at = None;
+        self.ack_due = None;
+        if cfg.acks {
+            self.sent = self.acked;
+            self.ready = false;
+            self.resume_until = Some(now.saturating_add(cfg.ack_timeout));
+            // The Resume frame carries our mark, so it counts as an ack.
+            self.last_ack_sent = self.delivered;
+            self.last_ack_at = Some(now);
+            Some(self.delivered)
+        } else {
+            self.ready = true;
+            self.resume_until = None;
+            None
+        }
+    }
+
+    /// The transport is gone. Acked mode rewinds to the ack mark (all unacked
+    /// is resent after resume); unacked mode keeps what was never transmitted.
+    pub fn on_close(&mut self, cfg: &DeliveryConfig) {
+        self.open = false;
+        self.ready = false;
+        self.gap_acked = false;
+        self.resume_until = None;
+        self.retransmit_at = None;
+        self.ack_due = None;
+        if cfg.acks {
+            self.sent = self.acked;
+        }
+    }
+
+    /// The peer's cumulative `Ack{upto}`. An ack at or below our mark is
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`ProtocolError::AckFromFuture`] if `upto` exceeds the highest seq ever
+    /// sent; nothing changes then.
+    pub fn on_ack(
+        &mut self,
+        now: Instant,
+        upto: u64,
+        cfg: &DeliveryConfig,
+    ) -> Result<(), ProtocolError> {
+        let now = self.observe(now);
+        if upto > self.high_sent {
+            return Err(ProtocolError::AckFromFuture {
+                upto,
+                sent: self.high_sent,
+            });
+        }
+        if upto > self.acked {
+            self.advance(now, upto, cfg);
+        }
+        Ok(())
+    }
+
+    /// The peer's `Resume{last}` on a new transport: ack up to `last`, resend
+    /// from `last + 1`, become ready. In unacked mode there is nothing to
+    /// resend, so only the sanity check applies.
+    ///
+    /// # Errors
+    /// [`ProtocolError::ResumeBehind`] if `last` is below our ack mark,
+    /// [`ProtocolError::ResumeFromFuture`] if beyond the highest seq sent;
+    /// nothing changes then.
+    pub fn on_resume(
+        &mut self,
+        now: Instant,
+        last: u64,
+        cfg: &DeliveryConfig,
+    ) -> Result<(), ProtocolError> {
+        let now = self.observe(now);
+        if last > self.high_sent {
+            return Err(ProtocolError::ResumeFromFuture {
+                last,
+                sent: self.high_sent,
+            });
+        }
+        if !cfg.acks {
+            return Ok(());
+        }
+        if last < self.acked {
+            return Err(ProtocolError::ResumeBehind {
+                last,
+                acked: self.acked,
+            });
+        }
+        if last > self.acked {
+            self.advance(now, last, cfg);
+        }
+        self.sent = last;
+        self.retransmit_at = None;
+        self.resume_until = None;
+        self.ready = self.open;
+        Ok(())
+    }
+
+    /// Judges an inbound data message (see [`Verdict`]).
+    #[must_use = "a Duplicate or Gap must not reach the app"]
+    pub fn on_data(&mut self, now: Instant, id: DataId, cfg: &DeliveryConfig) -> Verdict {
+        let now = self.observe(now);
+        match id {
+            DataId::None => Verdict::Deliver,
+            DataId::Opaque(x) => {
+                if self.dedup.observe(x, cfg.dedup_window) {
+                    Verdict::Deliver
+                } else {
+                    Verdict::Duplicate
+                }
+            }
+            DataId::Seq(s) if s <= self.delivered => {
+                if cfg.acks {
+                    // The peer is resending what we have: re-ack soon, at
+                    // most once per ack_delay so a resend burst is one ack.
+                    let at = self
+                        .last_ack_at
+                        .map_or(now, |t| t.saturating_add(cfg.ack_delay).max(now));
+                    self.arm_ack(at);
+                }
+                Verdict::Duplicate
+            }
+            DataId::Seq(s) if s == self.delivered.saturating_add(1) => {
+                self.delivered = s;
+                self.gap_acked = false;
+                if cfg.acks {
+                    let unacked = self.delivered.saturating_sub(self.last_ack_sent);
+                    if unacked >= u64::from(cfg.ack_every) {
+                        self.arm_ack(now);
+                    } else {
+                        self.arm_ack(now.saturating_add(cfg.ack_delay));
+                    }
+                }
+                Verdict::Deliver
+            }
+            DataId::Seq(_) => {
+                if cfg.acks && !self.gap_acked {
+                    self.gap_acked = true;
+                    self.arm_ack(now);
+                }
+                Verdict::Gap
+            }
+        }
+    }
+
+    /// The cumulative mark to send as `Ack{upto}`, once an ack is due; records
+    /// it as sent. Always `None` in unacked mode or while closed.
+    #[must_use]
+    pub fn poll_ack(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
+        let now = self.observe(now);
+        if !cfg.acks {
+            self.ack_due = None;
+            return None;
+        }
+        if !self.open || self.ack_due.is_none_or(|t| t > now) {
+            return None;
+        }
+        self.ack_due = None;
+        self.last_ack_sent = self.delivered;
+        self.last_ack_at = Some(now);
+        Some(self.delivered)
+    }
+
+    /// The next queued seq past its delivery deadline, each reported once and
+    /// in order (see the module doc for precision). It stays queued.
+    #[must_use]
+    pub fn poll_overdue(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
+        let now = self.observe(now);
+        let (seq, due) = self.overdue_due(cfg)?;
+        if due > now {
+            return None;
+        }
+        self.overdue_upto = seq;
+        self.prune();
+        Some(seq)
+    }
+
+    /// The earliest deadline: ack due, retransmit, resume wait or overdue.
+    #[must_use]
+    pub fn poll_timeout(&self, cfg: &DeliveryConfig) -> Option<Instant> {
+        let ack = if self.open && cfg.acks {
+            self.ack_due
+        } else {
+            None
+        };
+        let overdue = self.overdue_due(cfg).map(|(_, at)| at);
+        earliest(
+            earliest(ack, self.retransmit_at),
+            earliest(self.resume_until, overdue),
+        )
+    }
+
+    /// Applies due timers: a retransmit rewinds to the ack mark, an expired
+    /// resume wait makes the machine ready. Acks and overdue reports are then
+    /// collected with their polls.
+    pub fn handle_timeout(&mut self, now: Instant, cfg: &DeliveryConfig) {
+        let now = self.observe(now);
+        if self.resume_until.is_some_and(|t| t <= now) {
+            self.resume_until = None;
+            self.ready = self.open;
+        }
+        if self.retransmit_at.is_some_and(|t| t <= now) {
+            self.retransmit_at = None;
+            if cfg.acks {
+                self.sent = self.acked;
+            }
+        }
+        if (!self.open || !cfg.acks) && self.ack_due.is_some_and(|t| t <= now) {
+            self.ack_due = None;
+        }
+    }
+
+    /// The seq the next `push` will get.
+    #[must_use]
+    pub fn next_seq(&self) -> u64 {
+        self.pushed.saturating_add(1)
+    }
+
+    /// Cumulative ack mark: seqs up to here are done (drop their payloads).
+    #[must_use]
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Transmit cursor: the last seq yielded in the current pass.
+    #[must_use]
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// The highest seq ever transmitted.
+    #[must_use]
+    pub fn highest_sent(&self) -> u64 {
+        self.high_sent
+    }
+
+    /// Inbound: the highest seq delivered in order.
+    #[must_use]
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Messages pushed and not yet acked.
+    #[must_use]
+    pub fn queued(&self) -> u64 {
+        self.pushed.saturating_sub(self.acked)
+    }
+
+    /// Messages transmitted in the current pass and not yet acked.
+    #[must_use]
+    pub fn in_flight(&self) -> u64 {
+        self.sent.saturating_sub(self.acked)
+    }
+
+    /// Whether a transport is open.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Whether `poll_transmit` may yield (open and resume settled).
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    fn observe(&mut self, now: Instant) -> Instant {
+        self.latest = self.latest.max(now);
+        self.latest
+    }
+
+    fn arm_ack(&mut self, at: Instant) {
+        self.ack_due = earliest(self.ack_due, Some(at));
+    }
+
+    /// Ack progress to `upto` (`acked < upto <= high_sent`).
+    fn advance(&mut self, now: Instant, upto: u64, cfg: &DeliveryConfig) {
+        self.acked = upto;
+        self.sent = self.sent.max(upto);
+        self.retransmit_at = if self.in_flight() > 0 && self.open && cfg.acks {
+            Some(now.saturating_add(cfg.ack_timeout))
+        } else {
+            None
+        };
+        self.prune();
+    }
+
+    /// The `i`-th live checkpoint, oldest first.
+    fn cp_at(&self, i: usize) -> Option<&Checkpoint> {
+        self.cp.get((usize::from(self.cp_head) + i) % CHECKPOINTS)
+    }
+
+    /// Records the push of `self.pushed` at `now`.
+    fn checkpoint(&mut self, now: Instant, cfg: &DeliveryConfig) {
+        let len = usize::from(self.cp_len);
+        let step = cfg
+            .delivery_deadline
+            .map(|d| millis(d).div_ceil(SPLIT).max(1));
+        let age = millis(now.saturating_duration_since(self.cp_started));
+        let split = len == 0 || (len < CHECKPOINTS && step.is_some_and(|s| age >= s));
+        let idx = if split { len } else { len.saturating_sub(1) };
+        let slot = (usize::from(self.cp_head) + idx) % CHECKPOINTS;
+        if let Some(cp) = self.cp.get_mut(slot) {
+            if split {
+                *cp = Checkpoint {
+                    first: self.pushed,
+                    at: now,
+                };
+            } else {
+                cp.at = now;
+            }
+        }
+        if split {
+            self.cp_len = self.cp_len.saturating_add(1);
+            self.cp_started = now;
+        }
+    }
+
+    /// Drops checkpoints whose every seq is acked or already reported.
+    fn prune(&mut self) {
+        let done = self.acked.max(self.overdue_upto);
+        while self.cp_len > 0 {
+            let end = if self.cp_len > 1 {
+                self.cp_at(1).map_or(0, |c| c.first.saturating_sub(1))
+            } else {
+                self.pushed
+            };
+            if end > done {
+                break;
+            }
+            self.cp_head = (self.cp_head + 1) % CHECKPOINTS as u8;
+            self.cp_len = self.cp_len.saturating_sub(1);
+        }
+    }
+
+    /// The next seq to report overdue and when it becomes due.
+    fn overdue_due(&self, cfg: &DeliveryConfig) -> Option<(u64, Instant)> {
+        let deadline = cfg.delivery_deadline?;
+        let seq = self.acked.max(self.overdue_upto).saturating_add(1);
+        if seq > self.pushed || self.acked.max(self.overdue_upto) == u64::MAX {
+            return None;
+        }
+        let cp = (0..usize::from(self.cp_len))
+            .rev()
+            .filter_map(|i| self.cp_at(i))
+            .find(|c| c.first <= seq)?;
+        Some((seq, cp.at.saturating_add(deadline)))
+    }
+}

@@ -30,9 +30,9 @@
 //! delays are deterministic (every one of them retries at 1 s, 2 s, 4 s…), so
 //! the server sees the same spike at every step. Drawing the whole delay
 //! uniformly from `[0, window]` ("full jitter") spreads each wave evenly over
-//! the window; doubling the window halves the arrival rate per step. AWS's
-//! "Exponential Backoff and Jitter" study found it does the least total work of
-//! the common schemes, which is why the RFC default uses it. Other shapes
+//! the window; doubling the window halves the arrival rate per step. In AWS's
+//! "Exponential Backoff and Jitter" simulation it needed the fewest calls of
+//! the schemes compared, which is why the RFC policy here uses it. Other shapes
 //! ([`Jitter`]) exist so the presets can reproduce what other libraries do.
 //!
 //! # Why `min_uptime`
@@ -64,6 +64,15 @@ pub const MAX_SCHEDULE_STEPS: usize = 12;
 const NS_PER_MS: u128 = 1_000_000;
 /// `u64::MAX` milliseconds in nanoseconds: nothing above this is representable.
 const NS_LIMIT: u128 = u64::MAX as u128 * NS_PER_MS;
+
+/// `Ok` if `ok`, else the error naming `field`.
+fn require(ok: bool, field: &'static str, problem: &'static str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(field, problem))
+    }
+}
 
 /// How a jittered delay is drawn from the nominal delay `d`. Every variant is a
 /// uniform draw over a closed window; the variant decides the window.
@@ -148,24 +157,27 @@ impl Jitter {
         }
     }
 
-    /// Rejects spreads that cannot be drawn from.
+    /// Rejects spreads that cannot be drawn from (`reconnect.policy.jitter.*`).
     pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
-            Jitter::Proportional { permille } if permille > 1000 => Err(ConfigError::new(
+            Jitter::Proportional { permille } => require(
+                permille <= 1000,
                 "reconnect.policy.jitter.permille",
                 "must be at most 1000 (a spread over 100% would allow negative delays)",
-            )),
-            Jitter::Additive { min, max } if min > max => Err(ConfigError::new(
+            ),
+            Jitter::Additive { min, max } => require(
+                min <= max,
                 "reconnect.policy.jitter.min",
                 "must not exceed reconnect.policy.jitter.max",
-            )),
+            ),
             Jitter::Scaled {
-                lo_permille,
-                hi_permille,
-            } if lo_permille > hi_permille => Err(ConfigError::new(
+                lo_permille: lo,
+                hi_permille: hi,
+            } => require(
+                lo <= hi,
                 "reconnect.policy.jitter.lo_permille",
                 "must not exceed reconnect.policy.jitter.hi_permille",
-            )),
+            ),
             _ => Ok(()),
         }
     }
@@ -215,40 +227,36 @@ impl Schedule {
     /// [`MAX_SCHEDULE_STEPS`], or a step longer than `u32::MAX` ms (~49 days).
     pub fn new(steps: &[Duration], after: AfterSchedule) -> Result<Self, ConfigError> {
         const FIELD: &str = "reconnect.policy.steps";
-        if steps.is_empty() {
-            return Err(ConfigError::new(FIELD, "must list at least one delay"));
-        }
-        if steps.len() > MAX_SCHEDULE_STEPS {
-            return Err(ConfigError::new(FIELD, "may list at most 12 delays"));
-        }
-        let mut steps_ms = [0u32; MAX_SCHEDULE_STEPS];
-        for (slot, step) in steps_ms.iter_mut().zip(steps) {
+        require(!steps.is_empty(), FIELD, "must list at least one delay")?;
+        require(
+            steps.len() <= MAX_SCHEDULE_STEPS,
+            FIELD,
+            "may list at most 12 delays",
+        )?;
+        let mut table = [0u32; MAX_SCHEDULE_STEPS];
+        for (slot, step) in table.iter_mut().zip(steps) {
             *slot = u32::try_from(step.as_millis())
                 .map_err(|_| ConfigError::new(FIELD, "each delay must fit in u32 milliseconds"))?;
         }
-        // len <= 12 was checked above.
-        let len = u8::try_from(steps.len()).unwrap_or(0);
-        Ok(Self {
-            steps_ms,
-            len,
+        Ok(Self::from_millis(
+            table.get(..steps.len()).unwrap_or(&[]),
             after,
-            jitter: Jitter::None,
-        })
+        ))
     }
 
-    /// Presets: a literal table known to hold 1..=12 entries (extra ones are dropped).
+    /// A schedule from whole milliseconds; entries past the 12th are dropped.
     fn from_millis(steps: &[u32], after: AfterSchedule) -> Self {
         let mut steps_ms = [0u32; MAX_SCHEDULE_STEPS];
         let mut len = 0u8;
         for (slot, &ms) in steps_ms.iter_mut().zip(steps) {
-            *slot = ms;
-            len = len.saturating_add(1);
+            (*slot, len) = (ms, len.saturating_add(1));
         }
+        let jitter = Jitter::None;
         Self {
             steps_ms,
             len,
             after,
-            jitter: Jitter::None,
+            jitter,
         }
     }
 
@@ -259,22 +267,10 @@ impl Schedule {
         self
     }
 
-    /// The table, in order.
+    /// The table in milliseconds, in order (empty only for a fuzzed value).
     #[must_use]
     pub fn steps(&self) -> &[u32] {
         self.steps_ms.get(..usize::from(self.len)).unwrap_or(&[])
-    }
-
-    /// Number of steps in the table.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.steps().len()
-    }
-
-    /// True if the table is empty (only possible for a deserialised/fuzzed value).
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.steps().is_empty()
     }
 
     /// What happens past the end of the table.
@@ -323,7 +319,7 @@ pub enum BackoffPolicy {
     /// Nominal `initial · (factor_permille/1000)^(n-1)` (nanosecond precision),
     /// capped at `max` and jittered in the order `cap_order` says.
     Exponential {
-        /// Nominal delay of attempt 1; above zero.
+        /// Nominal delay of attempt 1; at least 1 ms.
         initial: Duration,
         /// Growth per attempt in permille (2000 doubles); at least 1000.
         factor_permille: u32,
@@ -371,21 +367,28 @@ impl Plan {
 
 /// `initial · (factor/1000)^(attempt-1)` in ns, not grown past `stop`.
 ///
-/// The loop ends after at most `attempt - 1` steps and as soon as the value
-/// reaches `stop` (the point past which the result cannot change), so for any
-/// factor above 1000 it is bounded by `log(stop/initial)/log(factor/1000)`.
+/// Works in picoseconds so that rounding down after each step cannot stall a
+/// slow factor (1001 permille) on a small value. The loop ends after at most
+/// `attempt - 1` steps and as soon as the value reaches `stop` (past which the
+/// result cannot change), so it runs at most `log(stop/initial)/log(factor/1000)`
+/// times: about 60 000 for the slowest factor, 1001, and far fewer for real ones.
 fn grow_ns(initial: u128, factor_permille: u32, attempt: u32, stop: u128) -> u128 {
-    let mut value = initial;
     if factor_permille <= 1000 {
-        return value; // factors below 1000 fail validate(); treat them as flat
+        return initial; // factors below 1000 fail validate(); treat them as flat
     }
+    let stop_ps = stop.saturating_mul(1000);
+    let mut value = initial.saturating_mul(1000);
     for _ in 1..attempt {
-        if value == 0 || value >= stop {
+        if value == 0 || value >= stop_ps {
             break;
         }
-        value = value.saturating_mul(u128::from(factor_permille)) / 1000;
+        let next = value.saturating_mul(u128::from(factor_permille)) / 1000;
+        if next == value {
+            break; // cannot happen for value >= 1000 ps; guards the loop anyway
+        }
+        value = next;
     }
-    value
+    value / 1000
 }
 
 impl BackoffPolicy {
@@ -472,19 +475,16 @@ impl BackoffPolicy {
     /// Rejects policies that cannot work (zero or inverted caps, shrinking
     /// growth, empty tables, bad jitter). Field paths start with `reconnect.policy.`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let err = ConfigError::new;
         match *self {
             BackoffPolicy::Rfc6455 { first_window, cap } => {
-                if first_window.is_zero() {
-                    return Err(err("reconnect.policy.first_window", "must be above zero"));
-                }
-                if cap.is_zero() {
-                    return Err(err("reconnect.policy.cap", "must be above zero"));
-                }
-                if cap < first_window {
-                    return Err(err("reconnect.policy.cap", "must be at least first_window"));
-                }
-                Ok(())
+                let field = "reconnect.policy.first_window";
+                require(!first_window.is_zero(), field, "must be above zero")?;
+                require(!cap.is_zero(), "reconnect.policy.cap", "must be above zero")?;
+                require(
+                    cap >= first_window,
+                    "reconnect.policy.cap",
+                    "must be at least first_window",
+                )
             }
             BackoffPolicy::Exponential {
                 initial,
@@ -493,39 +493,39 @@ impl BackoffPolicy {
                 jitter,
                 ..
             } => {
-                if initial.is_zero() {
-                    return Err(err("reconnect.policy.initial", "must be above zero"));
-                }
-                if factor_permille < 1000 {
-                    return Err(err(
-                        "reconnect.policy.factor_permille",
-                        "must be at least 1000 (delays must not shrink)",
-                    ));
-                }
-                if max.is_zero() {
-                    return Err(err("reconnect.policy.max", "must be above zero"));
-                }
-                if max < initial {
-                    return Err(err("reconnect.policy.max", "must be at least initial"));
-                }
+                require(
+                    initial >= Duration::from_millis(1),
+                    "reconnect.policy.initial",
+                    "must be at least 1 ms (delays have millisecond resolution)",
+                )?;
+                require(
+                    factor_permille >= 1000,
+                    "reconnect.policy.factor_permille",
+                    "must be at least 1000 (delays must not shrink)",
+                )?;
+                require(
+                    max >= initial,
+                    "reconnect.policy.max",
+                    "must be at least initial",
+                )?;
                 jitter.validate()
             }
             BackoffPolicy::Decorrelated { base, cap } => {
-                if base.is_zero() {
-                    return Err(err("reconnect.policy.base", "must be above zero"));
-                }
-                if cap.is_zero() {
-                    return Err(err("reconnect.policy.cap", "must be above zero"));
-                }
-                if cap < base {
-                    return Err(err("reconnect.policy.cap", "must be at least base"));
-                }
-                Ok(())
+                require(
+                    !base.is_zero(),
+                    "reconnect.policy.base",
+                    "must be above zero",
+                )?;
+                require(!cap.is_zero(), "reconnect.policy.cap", "must be above zero")?;
+                require(cap >= base, "reconnect.policy.cap", "must be at least base")
             }
             BackoffPolicy::Schedule(schedule) => {
-                if schedule.is_empty() || usize::from(schedule.len) > MAX_SCHEDULE_STEPS {
-                    return Err(err("reconnect.policy.steps", "must list 1 to 12 delays"));
-                }
+                let (len, field) = (usize::from(schedule.len), "reconnect.policy.steps");
+                require(
+                    (1..=MAX_SCHEDULE_STEPS).contains(&len),
+                    field,
+                    "must list 1 to 12 delays",
+                )?;
                 schedule.jitter.validate()?;
                 // A zero delay repeated forever is the reconnect storm R2 forbids.
                 let forever = match schedule.after {
@@ -533,15 +533,12 @@ impl BackoffPolicy {
                     AfterSchedule::Fixed(d) => Some(d),
                     AfterSchedule::GiveUp => None,
                 };
-                if let Some(d) = forever {
-                    if schedule.jitter.window_ns(d.as_nanos()).1 < NS_PER_MS {
-                        return Err(err(
-                            "reconnect.policy.after",
-                            "the delay repeated forever must be at least 1 ms",
-                        ));
-                    }
-                }
-                Ok(())
+                let hi = forever.map_or(NS_PER_MS, |d| schedule.jitter.window_ns(d.as_nanos()).1);
+                require(
+                    hi >= NS_PER_MS,
+                    "reconnect.policy.after",
+                    "the delay repeated forever must be able to reach 1 ms",
+                )
             }
         }
     }
@@ -577,6 +574,36 @@ const fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
+/// Shorthand for the presets: an exponential policy in whole milliseconds.
+const fn exponential(
+    initial: u64,
+    factor: u32,
+    max: u64,
+    jitter: Jitter,
+    order: CapOrder,
+) -> BackoffPolicy {
+    BackoffPolicy::Exponential {
+        initial: ms(initial),
+        factor_permille: factor,
+        max: ms(max),
+        jitter,
+        cap_order: order,
+    }
+}
+
+/// Shorthand for the presets.
+const fn preset(
+    policy: BackoffPolicy,
+    max_attempts: Option<u32>,
+    min_uptime: u64,
+) -> ReconnectConfig {
+    ReconnectConfig {
+        policy,
+        max_attempts,
+        min_uptime: ms(min_uptime),
+    }
+}
+
 impl ReconnectConfig {
     /// Rejects unusable settings; field paths are `reconnect.*`.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -587,14 +614,11 @@ impl ReconnectConfig {
     /// uniform `[0, min(30 s, 5 s · 2^(n-1))]`; unlimited attempts; 5 s uptime gate.
     #[must_use]
     pub const fn rfc6455() -> Self {
-        Self {
-            policy: BackoffPolicy::Rfc6455 {
-                first_window: ms(5_000),
-                cap: ms(30_000),
-            },
-            max_attempts: None,
-            min_uptime: ms(5_000),
-        }
+        let policy = BackoffPolicy::Rfc6455 {
+            first_window: ms(5_000),
+            cap: ms(30_000),
+        };
+        preset(policy, None, 5_000)
     }
 
     /// The seed post's table: 1, 2, 3, 5, 10, 20 s, then 20 s forever, no
@@ -602,13 +626,8 @@ impl ReconnectConfig {
     #[must_use]
     pub fn seed_schedule() -> Self {
         let table = [1_000, 2_000, 3_000, 5_000, 10_000, 20_000];
-        Self {
-            policy: BackoffPolicy::Schedule(Schedule::from_millis(
-                &table,
-                AfterSchedule::RepeatLast,
-            )),
-            ..Self::rfc6455()
-        }
+        let schedule = Schedule::from_millis(&table, AfterSchedule::RepeatLast);
+        preset(BackoffPolicy::Schedule(schedule), None, 5_000)
     }
 
     /// socket.io-client defaults: `reconnectionDelay` 1000, `reconnectionDelayMax`
@@ -622,17 +641,12 @@ impl ReconnectConfig {
     /// Source: socket.io-client `lib/manager.ts` (constructor defaults) and backo2.
     #[must_use]
     pub const fn socket_io() -> Self {
-        Self {
-            policy: BackoffPolicy::Exponential {
-                initial: ms(1_000),
-                factor_permille: 2_000,
-                max: ms(5_000),
-                jitter: Jitter::Proportional { permille: 500 },
-                cap_order: CapOrder::AfterJitter,
-            },
-            max_attempts: None,
-            min_uptime: Duration::ZERO,
-        }
+        let jitter = Jitter::Proportional { permille: 500 };
+        preset(
+            exponential(1_000, 2_000, 5_000, jitter, CapOrder::AfterJitter),
+            None,
+            0,
+        )
     }
 
     /// @microsoft/signalr `withAutomaticReconnect()` with no argument: waits 0,
@@ -641,12 +655,8 @@ impl ReconnectConfig {
     /// `min_uptime` 0. Source: `DefaultReconnectPolicy.ts`.
     #[must_use]
     pub fn signalr() -> Self {
-        let table = [0, 2_000, 10_000, 30_000];
-        Self {
-            policy: BackoffPolicy::Schedule(Schedule::from_millis(&table, AfterSchedule::GiveUp)),
-            max_attempts: None,
-            min_uptime: Duration::ZERO,
-        }
+        let schedule = Schedule::from_millis(&[0, 2_000, 10_000, 30_000], AfterSchedule::GiveUp);
+        preset(BackoffPolicy::Schedule(schedule), None, 0)
     }
 
     /// phoenix.js `Socket` default `reconnectAfterMs`:
@@ -656,12 +666,8 @@ impl ReconnectConfig {
     #[must_use]
     pub fn phoenix() -> Self {
         let table = [10, 50, 100, 150, 200, 250, 500, 1_000, 2_000];
-        let after = AfterSchedule::Fixed(ms(5_000));
-        Self {
-            policy: BackoffPolicy::Schedule(Schedule::from_millis(&table, after)),
-            max_attempts: None,
-            min_uptime: Duration::ZERO,
-        }
+        let schedule = Schedule::from_millis(&table, AfterSchedule::Fixed(ms(5_000)));
+        preset(BackoffPolicy::Schedule(schedule), None, 0)
     }
 
     /// reconnecting-websocket defaults: `minReconnectionDelay = 1000 + Math.random()
@@ -674,20 +680,15 @@ impl ReconnectConfig {
     /// after `minUptime`. Source: reconnecting-websocket `reconnecting-websocket.ts`.
     #[must_use]
     pub const fn reconnecting_websocket() -> Self {
-        Self {
-            policy: BackoffPolicy::Exponential {
-                initial: ms(1_000),
-                factor_permille: 1_300,
-                max: ms(10_000),
-                jitter: Jitter::Scaled {
-                    lo_permille: 1_000,
-                    hi_permille: 5_000,
-                },
-                cap_order: CapOrder::AfterJitter,
-            },
-            max_attempts: None,
-            min_uptime: ms(5_000),
-        }
+        let jitter = Jitter::Scaled {
+            lo_permille: 1_000,
+            hi_permille: 5_000,
+        };
+        preset(
+            exponential(1_000, 1_300, 10_000, jitter, CapOrder::AfterJitter),
+            None,
+            5_000,
+        )
     }
 
     /// centrifuge-js defaults: `minReconnectDelay` 500, `maxReconnectDelay` 20000,
@@ -697,17 +698,12 @@ impl ReconnectConfig {
     /// `min_uptime` 0. Source: centrifuge-js `src/utils.ts`, `src/centrifuge.ts`.
     #[must_use]
     pub const fn centrifugo() -> Self {
-        Self {
-            policy: BackoffPolicy::Exponential {
-                initial: ms(500),
-                factor_permille: 2_000,
-                max: ms(20_000),
-                jitter: Jitter::FullPlus { offset: ms(500) },
-                cap_order: CapOrder::BeforeAndAfter,
-            },
-            max_attempts: None,
-            min_uptime: Duration::ZERO,
-        }
+        let jitter = Jitter::FullPlus { offset: ms(500) };
+        preset(
+            exponential(500, 2_000, 20_000, jitter, CapOrder::BeforeAndAfter),
+            None,
+            0,
+        )
     }
 
     /// graphql-ws `createClient` defaults: `retryAttempts` 5 and `retryWait` =
@@ -718,37 +714,32 @@ impl ReconnectConfig {
     /// Source: graphql-ws `src/client.ts`.
     #[must_use]
     pub const fn graphql_ws() -> Self {
-        Self {
-            policy: BackoffPolicy::Exponential {
-                initial: ms(1_000),
-                factor_permille: 2_000,
-                max: ms(u64::MAX),
-                jitter: Jitter::Additive {
-                    min: ms(300),
-                    max: ms(2_999),
-                },
-                cap_order: CapOrder::BeforeJitter,
-            },
-            max_attempts: Some(5),
-            min_uptime: Duration::ZERO,
-        }
+        let jitter = Jitter::Additive {
+            min: ms(300),
+            max: ms(2_999),
+        };
+        let order = CapOrder::BeforeJitter;
+        preset(
+            exponential(1_000, 2_000, u64::MAX, jitter, order),
+            Some(5),
+            0,
+        )
     }
 
     /// AWS "Exponential Backoff and Jitter", Full Jitter:
     /// `sleep = random_between(0, min(cap, base · 2^attempt))`, the blog's
-    /// `attempt` being our `n - 1`. Unlimited attempts; 5 s uptime gate.
+    /// `attempt` being our `n - 1` (cap, then jitter). Unlimited; 5 s uptime gate.
     #[must_use]
     pub const fn aws_full_jitter(base: Duration, cap: Duration) -> Self {
-        Self {
-            policy: BackoffPolicy::Exponential {
-                initial: base,
-                factor_permille: 2_000,
-                max: cap,
-                jitter: Jitter::Full,
-                cap_order: CapOrder::BeforeJitter,
-            },
-            ..Self::rfc6455()
-        }
+        let (jitter, cap_order) = (Jitter::Full, CapOrder::BeforeJitter);
+        let policy = BackoffPolicy::Exponential {
+            initial: base,
+            factor_permille: 2_000,
+            max: cap,
+            jitter,
+            cap_order,
+        };
+        preset(policy, None, 5_000)
     }
 
     /// AWS "Exponential Backoff and Jitter", Decorrelated Jitter:
@@ -756,10 +747,7 @@ impl ReconnectConfig {
     /// `sleep = base`. Unlimited attempts; 5 s uptime gate.
     #[must_use]
     pub const fn aws_decorrelated(base: Duration, cap: Duration) -> Self {
-        Self {
-            policy: BackoffPolicy::Decorrelated { base, cap },
-            ..Self::rfc6455()
-        }
+        preset(BackoffPolicy::Decorrelated { base, cap }, None, 5_000)
     }
 }
 

@@ -77,7 +77,6 @@ impl Default for Config {
 
 impl Config {
     /// A builder starting from the defaults.
-    #[must_use]
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
             config: Self::default(),
@@ -220,8 +219,10 @@ mod tests {
             field(Config::builder().heartbeat(Duration::from_secs(5), Duration::from_secs(5))),
             Err("heartbeat.timeout")
         );
-        let mut c = Config::default();
-        c.server_error_budget = 0;
+        let c = Config {
+            server_error_budget: 0,
+            ..Config::default()
+        };
         assert_eq!(
             c.validate().map_err(|e| e.field),
             Err("server_error_budget")

@@ -57,188 +57,16 @@
 //! overdue deadline stays in `poll_timeout` until its poll consumes it. A
 //! `now` earlier than one already seen is treated as the latest one seen.
 
-use core::time::Duration;
-use thiserror::Error;
+use crate::dedup::DedupWindow;
+use crate::time::{earliest, Instant};
 
-use crate::dedup::{DedupWindow, MAX_WINDOW};
-use crate::error::ConfigError;
-use crate::time::{earliest, millis, Instant};
-
+mod overdue;
 #[cfg(test)]
 mod tests;
+mod types;
 
-/// Slots in the overdue checkpoint ring.
-const CHECKPOINTS: usize = 16;
-/// A new checkpoint opens every `deadline / SPLIT`. Two slots are spare: the
-/// live checkpoints span at most one deadline plus one partial slot each side.
-const SPLIT: u64 = CHECKPOINTS as u64 - 2;
-
-/// Tuning for [`Delivery`]. Passed to every call; validate it once up front.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct DeliveryConfig {
-    /// Number messages, expect cumulative acks, resend and resume. Default
-    /// `false`: a plain peer that does not speak acks would otherwise see
-    /// endless retransmits. Turn it on when both ends speak the protocol.
-    pub acks: bool,
-    /// Most messages queued (pushed, not yet acked) at once; `push` fails
-    /// beyond it. Default 1024: a few seconds of chat-rate traffic across a
-    /// reconnect, while bounding what the driver must keep in memory.
-    pub max_queued: u32,
-    /// Resend everything unacked after this long without ack progress, and
-    /// how long to wait for the peer's `Resume` after open. Default 5 s, the
-    /// retry period seed 002 describes (R17).
-    pub ack_timeout: Duration,
-    /// Coalesce acks: an ack goes out this long after the first unacked
-    /// delivery. Default 200 ms: one ack per burst, far below `ack_timeout`
-    /// so coalescing never triggers a resend.
-    pub ack_delay: Duration,
-    /// Ack at once when this many deliveries are unacked. Default 32: a steady
-    /// stream frees the sender's queue well before `max_queued`.
-    pub ack_every: u32,
-    /// Report a message still unacked this long after `push` (`None`: never).
-    /// Default 30 s: six resend periods, long enough to ride out a typical
-    /// reconnect, short enough to tell the user before they give up (R6).
-    pub delivery_deadline: Option<Duration>,
-    /// How many recent opaque ids are remembered for duplicate detection,
-    /// `1..=256`. Default 128: covers a full resend burst of a typical peer
-    /// while the fixed ring stays 2 KiB.
-    pub dedup_window: u16,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            acks: false,
-            max_queued: 1024,
-            ack_timeout: Duration::from_secs(5),
-            ack_delay: Duration::from_millis(200),
-            ack_every: 32,
-            delivery_deadline: Some(Duration::from_secs(30)),
-            dedup_window: 128,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    /// Rejects values the machine cannot work with, naming the field.
-    ///
-    /// # Errors
-    /// [`ConfigError`] for a zero cap, timeout, `ack_every` or deadline, an
-    /// `ack_delay` not below `ack_timeout`, or a window outside `1..=256`.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_queued == 0 {
-            return Err(ConfigError::new(
-                "delivery.max_queued",
-                "must be at least 1",
-            ));
-        }
-        if millis(self.ack_timeout) == 0 {
-            return Err(ConfigError::new(
-                "delivery.ack_timeout",
-                "must be at least 1 ms",
-            ));
-        }
-        if self.ack_delay >= self.ack_timeout {
-            return Err(ConfigError::new(
-                "delivery.ack_delay",
-                "must be below delivery.ack_timeout, or the peer resends before we ack",
-            ));
-        }
-        if self.ack_every == 0 {
-            return Err(ConfigError::new("delivery.ack_every", "must be at least 1"));
-        }
-        if self.delivery_deadline.is_some_and(|d| millis(d) == 0) {
-            return Err(ConfigError::new(
-                "delivery.delivery_deadline",
-                "must be at least 1 ms when set (use None to disable)",
-            ));
-        }
-        if self.dedup_window == 0 || self.dedup_window > MAX_WINDOW {
-            return Err(ConfigError::new(
-                "delivery.dedup_window",
-                "must be in 1..=256",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// How an inbound data message is labelled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub enum DataId {
-    /// Unsequenced: always delivered, never acked.
-    None,
-    /// Our protocol's sequence number (from 1): in-order, acked.
-    Seq(u64),
-    /// A peer-chosen id with no order: deduplicated within the window only.
-    Opaque(u64),
-}
-
-/// What to do with an inbound data message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub enum Verdict {
-    /// Hand it to the app.
-    Deliver,
-    /// Already delivered: drop it.
-    Duplicate,
-    /// Out of order (an earlier message is missing): drop it; the sender
-    /// resends from our mark.
-    Gap,
-}
-
-/// Why a message could not be accepted for sending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// `cap` messages are already queued; nothing was dropped. Retry after
-    /// acks free room.
-    #[error("send queue full: {cap} messages already waiting for an ack")]
-    Full {
-        /// The configured `max_queued`.
-        cap: u32,
-    },
-}
-
-/// The peer said something impossible; nothing was changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ProtocolError {
-    /// An ack for seqs we never sent.
-    #[error("peer acked up to {upto}, but only up to {sent} was ever sent")]
-    AckFromFuture {
-        /// The peer's ack mark.
-        upto: u64,
-        /// The highest seq we ever sent.
-        sent: u64,
-    },
-    /// The peer resumes from before what it already acked: it lost state,
-    /// and we no longer hold those payloads.
-    #[error("peer resumes after {last}, behind its own ack mark {acked}")]
-    ResumeBehind {
-        /// The peer's resume mark.
-        last: u64,
-        /// Our ack mark (what the peer confirmed earlier).
-        acked: u64,
-    },
-    /// The peer claims seqs we never sent.
-    #[error("peer resumes after {last}, but only up to {sent} was ever sent")]
-    ResumeFromFuture {
-        /// The peer's resume mark.
-        last: u64,
-        /// The highest seq we ever sent.
-        sent: u64,
-    },
-}
-
-/// Pushes from `first` on, the latest of them at `at` (see module doc).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Checkpoint {
-    first: u64,
-    at: Instant,
-}
+use overdue::Checkpoints;
+pub use types::{DataId, DeliveryConfig, ProtocolError, SendError, Verdict};
 
 /// The delivery sub-machine: counters, cursors and fixed rings, no payloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,15 +91,12 @@ pub struct Delivery {
     last_ack_at: Option<Instant>,
     retransmit_at: Option<Instant>,
     resume_until: Option<Instant>,
-    /// When the newest checkpoint opened.
-    cp_started: Instant,
     open: bool,
     ready: bool,
     /// An immediate ack was already made due for the current gap.
     gap_acked: bool,
-    cp_head: u8,
-    cp_len: u8,
-    cp: [Checkpoint; CHECKPOINTS],
+    /// Push times for overdue reports.
+    overdue: Checkpoints,
     dedup: DedupWindow,
 }
 
@@ -298,16 +123,10 @@ impl Delivery {
             last_ack_at: None,
             retransmit_at: None,
             resume_until: None,
-            cp_started: Instant::ZERO,
             open: false,
             ready: false,
             gap_acked: false,
-            cp_head: 0,
-            cp_len: 0,
-            cp: [Checkpoint {
-                first: 0,
-                at: Instant::ZERO,
-            }; CHECKPOINTS],
+            overdue: Checkpoints::new(),
             dedup: DedupWindow::new(),
         }
     }
@@ -326,7 +145,7 @@ impl Delivery {
         }
         self.prune();
         self.pushed = self.pushed.saturating_add(1);
-        self.checkpoint(now, cfg);
+        self.overdue.record(self.pushed, now, cfg.delivery_deadline);
         Ok(self.pushed)
     }
 
@@ -649,65 +468,20 @@ impl Delivery {
         self.prune();
     }
 
-    /// The `i`-th live checkpoint, oldest first.
-    fn cp_at(&self, i: usize) -> Option<&Checkpoint> {
-        self.cp.get((usize::from(self.cp_head) + i) % CHECKPOINTS)
-    }
-
-    /// Records the push of `self.pushed` at `now`.
-    fn checkpoint(&mut self, now: Instant, cfg: &DeliveryConfig) {
-        let len = usize::from(self.cp_len);
-        let step = cfg
-            .delivery_deadline
-            .map(|d| millis(d).div_ceil(SPLIT).max(1));
-        let age = millis(now.saturating_duration_since(self.cp_started));
-        let split = len == 0 || (len < CHECKPOINTS && step.is_some_and(|s| age >= s));
-        let idx = if split { len } else { len.saturating_sub(1) };
-        let slot = (usize::from(self.cp_head) + idx) % CHECKPOINTS;
-        if let Some(cp) = self.cp.get_mut(slot) {
-            if split {
-                *cp = Checkpoint {
-                    first: self.pushed,
-                    at: now,
-                };
-            } else {
-                cp.at = now;
-            }
-        }
-        if split {
-            self.cp_len = self.cp_len.saturating_add(1);
-            self.cp_started = now;
-        }
-    }
-
-    /// Drops checkpoints whose every seq is acked or already reported.
+    /// Forgets push times of seqs that are acked or already reported.
     fn prune(&mut self) {
-        let done = self.acked.max(self.overdue_upto);
-        while self.cp_len > 0 {
-            let end = if self.cp_len > 1 {
-                self.cp_at(1).map_or(0, |c| c.first.saturating_sub(1))
-            } else {
-                self.pushed
-            };
-            if end > done {
-                break;
-            }
-            self.cp_head = (self.cp_head + 1) % CHECKPOINTS as u8;
-            self.cp_len = self.cp_len.saturating_sub(1);
-        }
+        self.overdue
+            .prune(self.acked.max(self.overdue_upto), self.pushed);
     }
 
     /// The next seq to report overdue and when it becomes due.
     fn overdue_due(&self, cfg: &DeliveryConfig) -> Option<(u64, Instant)> {
         let deadline = cfg.delivery_deadline?;
-        let seq = self.acked.max(self.overdue_upto).saturating_add(1);
-        if seq > self.pushed || self.acked.max(self.overdue_upto) == u64::MAX {
+        let done = self.acked.max(self.overdue_upto);
+        if done >= self.pushed {
             return None;
         }
-        let cp = (0..usize::from(self.cp_len))
-            .rev()
-            .filter_map(|i| self.cp_at(i))
-            .find(|c| c.first <= seq)?;
-        Some((seq, cp.at.saturating_add(deadline)))
+        let seq = done.saturating_add(1);
+        Some((seq, self.overdue.due(seq, deadline)?))
     }
 }

@@ -242,6 +242,25 @@ pub enum EncodeError {
     },
 }
 
+impl Envelope<'_> {
+    /// What the engine needs to know about this envelope: feed it as
+    /// `Input::Message { conn, frame }`. The payload of a data frame stays
+    /// with the driver.
+    #[must_use]
+    pub fn frame(&self) -> crate::io::Frame {
+        use crate::delivery::DataId;
+        use crate::io::Frame;
+        match *self {
+            Self::Data { seq: Some(s), .. } => Frame::Data(DataId::Seq(s)),
+            Self::Data { seq: None, .. } => Frame::Data(DataId::None),
+            Self::Ack { upto } => Frame::Ack { upto },
+            Self::Resume { last } => Frame::Resume { last },
+            Self::Ping { nonce } => Frame::Ping { nonce },
+            Self::Pong { nonce } => Frame::Pong { nonce },
+        }
+    }
+}
+
 impl<'a> Envelope<'a> {
     /// Parse one frame. The payload of a data frame borrows from `bytes`.
     ///

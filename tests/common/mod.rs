@@ -150,6 +150,15 @@ impl Script {
         self.drain()
     }
 
+    /// Server role: a client's socket arrives.
+    pub fn accept(&mut self) -> ConnId {
+        let _ = writeln!(self.trace, "{:>7}  accept", self.now.as_millis());
+        let conn = self.engine.accept(self.now).expect("server role");
+        self.conn = Some(conn);
+        self.drain();
+        conn
+    }
+
     /// The app sends one message.
     pub fn send(&mut self) -> Result<u64, redial::Error> {
         let r = self.engine.send(self.now);

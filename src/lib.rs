@@ -113,6 +113,8 @@ pub mod heartbeat;
 pub mod io;
 #[cfg(feature = "alloc")]
 pub mod outbox;
+#[cfg(feature = "alloc")]
+pub mod presence;
 mod queue;
 pub mod random;
 pub mod rtt;
@@ -133,6 +135,8 @@ pub use io::{
 };
 #[cfg(feature = "alloc")]
 pub use outbox::Outbox;
+#[cfg(feature = "alloc")]
+pub use presence::{Presence, PresenceConfig, Transition};
 pub use time::Instant;
 
 /// The README's examples, compiled and run as doctests.

@@ -192,12 +192,18 @@ impl<R: Rng> Connection<R> {
             Plan::AtLeast { floor } => drawn.max(floor),
         };
         if let Some(hint) = self.retry_after.take() {
-            // Honour the server's hint, spread by up to a tenth of it so the
-            // clients that got the same hint do not return in one instant.
-            let spread = uniform_duration(&mut self.rng, Duration::ZERO, hint / 10);
-            delay = delay.max(hint.saturating_add(spread));
+            // The server knows its capacity better than any client-side
+            // policy: its hint replaces the delay (even a 1013 floor), spread
+            // by up to a tenth of it (at most 1 s) so clients given the same
+            // slot do not arrive in the same millisecond.
+            delay = self.hinted(hint);
         }
         self.wait(now, delay);
+    }
+
+    fn hinted(&mut self, hint: Duration) -> Duration {
+        let spread = (hint / 10).min(Duration::from_secs(1));
+        hint.saturating_add(uniform_duration(&mut self.rng, Duration::ZERO, spread))
     }
 
     fn wait(&mut self, now: Instant, delay: Duration) {
@@ -464,9 +470,14 @@ impl<R: Rng> Connection<R> {
         }
         let after = after.min(self.cfg.max_retry_after);
         match self.phase {
-            // The hint arrived after the close: push the wait out now.
-            Phase::Waiting { until } if until < now + after => {
-                self.set_phase(Phase::Waiting { until: now + after });
+            // The hint arrived after the close: it replaces the wait.
+            Phase::Waiting { .. } => {
+                let delay = self.hinted(after);
+                self.set_phase(Phase::Waiting { until: now + delay });
+                self.emit(Action::ReconnectAfter {
+                    delay,
+                    attempt: self.backoff.attempt(),
+                });
             }
             _ => self.retry_after = Some(after),
         }

@@ -1,3 +1,4 @@
+use super::presets::ms;
 use super::*;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;

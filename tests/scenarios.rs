@@ -529,3 +529,60 @@ fn user_close_refuses_reserved_codes_and_changes_nothing() {
         assert_eq!(s.state(), State::Open);
     }
 }
+
+#[test]
+fn r25_refused_handshakes_fall_back_to_http_and_probe_back_to_websocket() {
+    let mut c = quiet();
+    c.fallback.after_handshake_failures = Some(2);
+    c.fallback.probe_interval = Some(Duration::from_secs(60));
+    let mut s = Script::new(c, 25);
+    s.input(Input::Start);
+    s.note("a proxy strips the upgrade: HTTP 400, twice");
+    for _ in 0..2 {
+        let conn = s.live();
+        s.input(Input::ConnectFailed {
+            conn,
+            error: ConnectError::Handshake { status: Some(400) },
+        });
+        if !s
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Downgrade { .. }))
+        {
+            s.wait_for_connect(10_000);
+        }
+    }
+    assert!(s
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Downgrade { .. })));
+    s.opened();
+    assert_eq!(s.state(), State::Fallback);
+    s.note("60 s later: probe WebSocket; the proxy still refuses, so straight back to HTTP");
+    s.wait_for_connect(60_000);
+    let conn = s.live();
+    s.input(Input::ConnectFailed {
+        conn,
+        error: ConnectError::Handshake { status: Some(400) },
+    });
+    s.opened();
+    assert_eq!(s.state(), State::Fallback);
+    s.note("the next probe gets through: back on WebSocket");
+    s.wait_for_connect(60_000);
+    s.opened();
+    assert_eq!(s.state(), State::Open);
+    let transports: Vec<Transport> = s
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Connect { transport, .. } => Some(*transport),
+            _ => None,
+        })
+        .collect();
+    use Transport::{Http, WebSocket};
+    assert_eq!(
+        transports,
+        vec![WebSocket, WebSocket, Http, WebSocket, Http, WebSocket]
+    );
+    insta::assert_snapshot!(s.trace);
+}

@@ -96,6 +96,9 @@ pub struct Connection<R> {
     online: bool,
     server_errors: u32,
     retry_after: Option<Duration>,
+    /// The generation the driver last reported closed: its close reason may
+    /// still carry a retry-after hint. An abandoned one never qualifies.
+    reported_closed: Option<ConnId>,
     backoff: Backoff,
     heartbeat: Heartbeat,
     delivery: Delivery,
@@ -131,6 +134,7 @@ impl<R: Rng> Connection<R> {
             online: true,
             server_errors: 0,
             retry_after: None,
+            reported_closed: None,
             backoff: Backoff::new(),
             heartbeat: Heartbeat::new(),
             delivery: Delivery::new(),

@@ -75,6 +75,9 @@ pub struct Fallback {
     refused: u32,
     active: bool,
     probe_at: Option<Instant>,
+    /// The URL cannot be parsed: a WebSocket upgrade can never succeed, so
+    /// no probe is ever armed (R1).
+    url_invalid: bool,
 }
 
 impl Fallback {
@@ -85,6 +88,7 @@ impl Fallback {
             refused: 0,
             active: false,
             probe_at: None,
+            url_invalid: false,
         }
     }
 
@@ -100,6 +104,7 @@ impl Fallback {
             return None;
         }
         self.active = true;
+        self.url_invalid = true;
         Some(DowngradeReason::InvalidUrl)
     }
 
@@ -126,7 +131,11 @@ impl Fallback {
 
     /// The HTTP session opened: arm the next upgrade probe, if probing is on.
     pub fn on_http_open(&mut self, now: Instant, cfg: &FallbackConfig) {
-        self.probe_at = cfg.probe_interval.map(|p| now + p);
+        self.probe_at = if self.url_invalid {
+            None
+        } else {
+            cfg.probe_interval.map(|p| now + p)
+        };
     }
 
     /// The HTTP session ended: no probe while it is down.

@@ -118,6 +118,8 @@ pub mod presence;
 mod queue;
 pub mod random;
 pub mod rtt;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 
 pub use backoff::{BackoffPolicy, ReconnectConfig};

@@ -586,3 +586,15 @@ fn r25_refused_handshakes_fall_back_to_http_and_probe_back_to_websocket() {
     );
     insta::assert_snapshot!(s.trace);
 }
+
+#[test]
+fn normal_close_stops_until_the_app_sends_again() {
+    let mut s = Script::new(quiet(), 1000);
+    s.input(Input::Start);
+    s.opened();
+    s.closed(code::NORMAL);
+    s.advance(600_000);
+    assert_eq!(s.connects(), 1, "1000 with nothing queued: no reconnect");
+    s.send().expect("accepted");
+    assert_eq!(s.connects(), 2, "new work dials again");
+}

@@ -118,6 +118,9 @@ impl<R: Rng> Connection<R> {
     }
 
     pub(super) fn on_closed(&mut self, now: Instant, conn: ConnId, code: u16) {
+        if self.live_conn() == Some(conn) {
+            self.reported_closed = Some(conn);
+        }
         match self.phase {
             Phase::Connecting {
                 conn: live, probe, ..
@@ -146,8 +149,10 @@ impl<R: Rng> Connection<R> {
         let pending = self.delivery.queued() > 0;
         match self.cfg.close.action(code) {
             CloseAction::Stop | CloseAction::Lazy if pending => self.reconnect(now, Plan::Backoff),
-            CloseAction::Stop => self.set_phase(Phase::Idle { lazy: false }),
-            CloseAction::Lazy => self.set_phase(Phase::Idle {
+            // Stop and Lazy differ only while work is queued (handled above):
+            // either way a later send reconnects, so an accepted message is
+            // never left waiting on a session nobody will dial.
+            CloseAction::Stop | CloseAction::Lazy => self.set_phase(Phase::Idle {
                 lazy: self.role == Role::Client,
             }),
             CloseAction::Retry => self.reconnect(now, Plan::Backoff),
@@ -446,6 +451,9 @@ impl<R: Rng> Connection<R> {
             Phase::Open { conn, .. } => {
                 self.emit(Action::Close { conn, code });
                 self.heartbeat.on_close();
+                // Nothing is sent while Closing: delivery must not keep an
+                // ack deadline armed (it would stay due until the close ends).
+                self.delivery.on_close(&self.cfg.delivery);
                 self.set_phase(Phase::Closing {
                     conn,
                     deadline: now + self.cfg.close_timeout,
@@ -465,7 +473,10 @@ impl<R: Rng> Connection<R> {
     }
 
     pub(super) fn on_retry_after(&mut self, now: Instant, conn: ConnId, after: Duration) {
-        if conn != ConnId(self.generation) {
+        // Only the latest generation, and only while live or after the
+        // driver reported it closed (an abandoned one is gone, R27).
+        let latest = conn == ConnId(self.generation);
+        if !latest || (self.live_conn() != Some(conn) && self.reported_closed != Some(conn)) {
             return self.stale();
         }
         let after = after.min(self.cfg.max_retry_after);

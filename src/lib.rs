@@ -106,6 +106,8 @@ pub mod config;
 mod connection;
 pub mod dedup;
 pub mod delivery;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod envelope;
 pub mod error;
 pub mod fallback;

@@ -136,6 +136,7 @@ impl Delivery {
     /// # Errors
     /// [`SendError::Full`] when `max_queued` messages are queued (or, never in
     /// practice, the seq space is exhausted). Nothing changes then.
+    #[inline]
     pub fn push(&mut self, now: Instant, cfg: &DeliveryConfig) -> Result<u64, SendError> {
         let now = self.observe(now);
         if self.queued() >= u64::from(cfg.max_queued) || self.pushed == u64::MAX {
@@ -152,6 +153,7 @@ impl Delivery {
     /// The next seq to put on the wire, if the transport is open, the machine
     /// is ready (resume settled) and something is waiting.
     #[must_use]
+    #[inline]
     pub fn poll_transmit(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
         let now = self.observe(now);
         if !self.open
@@ -202,6 +204,7 @@ impl Delivery {
 
     /// The transport is gone. Acked mode rewinds to the ack mark (all unacked
     /// is resent after resume); unacked mode keeps what was never transmitted.
+    #[inline]
     pub fn on_close(&mut self, cfg: &DeliveryConfig) {
         self.open = false;
         self.ready = false;
@@ -220,6 +223,7 @@ impl Delivery {
     /// # Errors
     /// [`ProtocolError::AckFromFuture`] if `upto` exceeds the highest seq ever
     /// sent; nothing changes then.
+    #[inline]
     pub fn on_ack(
         &mut self,
         now: Instant,
@@ -281,6 +285,7 @@ impl Delivery {
 
     /// Judges an inbound data message (see [`Verdict`]).
     #[must_use = "a Duplicate or Gap must not reach the app"]
+    #[inline]
     pub fn on_data(&mut self, now: Instant, id: DataId, cfg: &DeliveryConfig) -> Verdict {
         let now = self.observe(now);
         match id {
@@ -329,6 +334,7 @@ impl Delivery {
     /// The cumulative mark to send as `Ack{upto}`, once an ack is due; records
     /// it as sent. Always `None` in unacked mode or while closed.
     #[must_use]
+    #[inline]
     pub fn poll_ack(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
         let now = self.observe(now);
         if !cfg.acks {
@@ -347,6 +353,7 @@ impl Delivery {
     /// The next queued seq past its delivery deadline, each reported once and
     /// in order (see the module doc for precision). It stays queued.
     #[must_use]
+    #[inline]
     pub fn poll_overdue(&mut self, now: Instant, cfg: &DeliveryConfig) -> Option<u64> {
         let now = self.observe(now);
         let (seq, due) = self.overdue_due(cfg)?;
@@ -360,6 +367,7 @@ impl Delivery {
 
     /// The earliest deadline: ack due, retransmit, resume wait or overdue.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self, cfg: &DeliveryConfig) -> Option<Instant> {
         let ack = if self.open && cfg.acks {
             self.ack_due
@@ -376,6 +384,7 @@ impl Delivery {
     /// Applies due timers: a retransmit rewinds to the ack mark, an expired
     /// resume wait makes the machine ready. Acks and overdue reports are then
     /// collected with their polls.
+    #[inline]
     pub fn handle_timeout(&mut self, now: Instant, cfg: &DeliveryConfig) {
         let now = self.observe(now);
         if self.resume_until.is_some_and(|t| t <= now) {
@@ -419,18 +428,21 @@ impl Delivery {
 
     /// Inbound: the highest seq delivered in order.
     #[must_use]
+    #[inline]
     pub fn delivered(&self) -> u64 {
         self.delivered
     }
 
     /// Messages pushed and not yet acked.
     #[must_use]
+    #[inline]
     pub fn queued(&self) -> u64 {
         self.pushed.saturating_sub(self.acked)
     }
 
     /// Messages transmitted in the current pass and not yet acked.
     #[must_use]
+    #[inline]
     pub fn in_flight(&self) -> u64 {
         self.sent.saturating_sub(self.acked)
     }
@@ -447,16 +459,19 @@ impl Delivery {
         self.ready
     }
 
+    #[inline]
     fn observe(&mut self, now: Instant) -> Instant {
         self.latest = self.latest.max(now);
         self.latest
     }
 
+    #[inline]
     fn arm_ack(&mut self, at: Instant) {
         self.ack_due = earliest(self.ack_due, Some(at));
     }
 
     /// Ack progress to `upto` (`acked < upto <= high_sent`).
+    #[inline]
     fn advance(&mut self, now: Instant, upto: u64, cfg: &DeliveryConfig) {
         self.acked = upto;
         self.sent = self.sent.max(upto);
@@ -469,12 +484,14 @@ impl Delivery {
     }
 
     /// Forgets push times of seqs that are acked or already reported.
+    #[inline]
     fn prune(&mut self) {
         self.overdue
             .prune(self.acked.max(self.overdue_upto), self.pushed);
     }
 
     /// The next seq to report overdue and when it becomes due.
+    #[inline]
     fn overdue_due(&self, cfg: &DeliveryConfig) -> Option<(u64, Instant)> {
         let deadline = cfg.delivery_deadline?;
         let done = self.acked.max(self.overdue_upto);

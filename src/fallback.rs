@@ -94,6 +94,7 @@ impl Fallback {
 
     /// True once the session has moved to HTTP.
     #[must_use]
+    #[inline]
     pub fn is_active(&self) -> bool {
         self.active
     }
@@ -123,6 +124,7 @@ impl Fallback {
     }
 
     /// A WebSocket opened: the streak ends and the session is on WebSocket.
+    #[inline]
     pub fn on_websocket_open(&mut self) {
         self.refused = 0;
         self.active = false;
@@ -139,6 +141,7 @@ impl Fallback {
     }
 
     /// The HTTP session ended: no probe while it is down.
+    #[inline]
     pub fn on_http_close(&mut self) {
         self.probe_at = None;
     }
@@ -151,6 +154,7 @@ impl Fallback {
 
     /// When the next upgrade probe is due.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.probe_at
     }

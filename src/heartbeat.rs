@@ -293,6 +293,7 @@ impl Heartbeat {
 
     /// Transport gone: disarm everything. The RTT estimate and the nonce
     /// counter are kept across reconnects.
+    #[inline]
     pub fn on_close(&mut self) {
         self.open = false;
         self.next_ping = None;
@@ -304,6 +305,7 @@ impl Heartbeat {
     /// pong deadline and re-arms the next ping at `now + interval`, so pings
     /// only go out after `interval` of inbound silence. Ignored when no
     /// transport is open or after [`HeartbeatEvent::Dead`].
+    #[inline]
     pub fn on_inbound(&mut self, now: Instant, cfg: &HeartbeatConfig) {
         if !self.open {
             return;
@@ -316,6 +318,7 @@ impl Heartbeat {
     /// sample, and the ping is no longer outstanding. A stale or unknown
     /// nonce gives no sample. Either way it is proof of life: this already
     /// does [`Heartbeat::on_inbound`] (calling both is harmless).
+    #[inline]
     pub fn on_pong(&mut self, now: Instant, nonce: u64, cfg: &HeartbeatConfig) {
         if !self.open {
             return;
@@ -346,12 +349,14 @@ impl Heartbeat {
 
     /// The next instant [`Heartbeat::handle_timeout`] wants to run, if any.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         earliest(self.next_ping, self.deadline)
     }
 
     /// Run due timers; call when `now >= poll_timeout()` (earlier calls are
     /// harmless and return `None`). Returns at most one event.
+    #[inline]
     pub fn handle_timeout(
         &mut self,
         now: Instant,

@@ -100,6 +100,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod admission;
 pub mod backoff;
 pub mod close;
 pub mod config;
@@ -124,6 +125,7 @@ pub mod rtt;
 pub mod sim;
 pub mod time;
 
+pub use admission::{Admission, AdmissionConfig};
 pub use backoff::{BackoffPolicy, ReconnectConfig};
 pub use close::{CloseAction, ClosePolicy};
 pub use config::{Config, ConfigBuilder};

@@ -35,6 +35,7 @@ impl ActionQueue {
     }
 
     /// Appends `a`; false (and nothing stored) when full.
+    #[inline]
     pub(crate) fn push(&mut self, a: Action) -> bool {
         if self.len >= CAPACITY {
             return false;
@@ -49,6 +50,7 @@ impl ActionQueue {
         }
     }
 
+    #[inline]
     pub(crate) fn pop(&mut self) -> Option<Action> {
         if self.len == 0 {
             return None;
@@ -59,10 +61,12 @@ impl ActionQueue {
         a
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub(crate) fn free(&self) -> usize {
         CAPACITY - self.len
     }

@@ -40,12 +40,14 @@ impl Instant {
 
     /// `self + d`, saturating at [`Instant::MAX`].
     #[must_use]
+    #[inline]
     pub fn saturating_add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(millis(d)))
     }
 
     /// The span from `earlier` to `self`, or zero if `earlier` is later.
     #[must_use]
+    #[inline]
     pub fn saturating_duration_since(self, earlier: Self) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
@@ -55,6 +57,7 @@ impl Add<Duration> for Instant {
     type Output = Instant;
 
     /// Saturating: never overflows, never panics.
+    #[inline]
     fn add(self, rhs: Duration) -> Instant {
         self.saturating_add(rhs)
     }
@@ -68,12 +71,14 @@ impl fmt::Display for Instant {
 
 /// Whole milliseconds in `d`, saturating at `u64::MAX`.
 #[must_use]
+#[inline]
 pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The earlier of two optional deadlines (`None` means "not armed").
 #[must_use]
+#[inline]
 pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(x), Some(y)) => Some(x.min(y)),
@@ -93,6 +98,7 @@ pub struct Clock {
 
 impl Clock {
     /// Feed a driver-supplied `now`; returns the instant the engine will use.
+    #[inline]
     pub fn observe(&mut self, now: Instant) -> Instant {
         if now > self.latest {
             self.latest = now;
@@ -102,6 +108,7 @@ impl Clock {
 
     /// The latest instant observed.
     #[must_use]
+    #[inline]
     pub fn now(&self) -> Instant {
         self.latest
     }

@@ -57,6 +57,7 @@ impl Checkpoints {
     }
 
     /// The `i`-th live run, oldest first.
+    #[inline]
     fn get(&self, i: usize) -> Option<&Checkpoint> {
         self.ring.get((usize::from(self.head) + i) % CHECKPOINTS)
     }
@@ -64,6 +65,7 @@ impl Checkpoints {
     /// Records the push of `seq` (the newest seq) at `now`. With no deadline
     /// the newest run just absorbs it: later, never earlier, if one is set
     /// afterwards.
+    #[inline]
     pub(super) fn record(&mut self, seq: u64, now: Instant, deadline: Option<Duration>) {
         let len = usize::from(self.len);
         let step = deadline.map(|d| millis(d).div_ceil(SPLIT).max(1));
@@ -88,6 +90,7 @@ impl Checkpoints {
     }
 
     /// Drops runs whose every seq is `<= done`; `newest` is the newest seq.
+    #[inline]
     pub(super) fn prune(&mut self, done: u64, newest: u64) {
         while self.len > 0 {
             let end = if self.len > 1 {
@@ -106,6 +109,7 @@ impl Checkpoints {
 
     /// When `seq` becomes overdue: its run's stamp plus `deadline`. `None` if
     /// no live run covers it.
+    #[inline]
     pub(super) fn due(&self, seq: u64, deadline: Duration) -> Option<Instant> {
         let cp = (0..usize::from(self.len))
             .rev()

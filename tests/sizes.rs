@@ -1,0 +1,119 @@
+//! `size_of` the engine and its parts, printed (`cargo test --test sizes --
+//! --nocapture`) and held to the budgets documented in BENCHMARKS.md, so a
+//! change that grows the engine has to update both on purpose.
+//!
+//! Budgets are the sizes measured on x86_64 (64-bit targets) when they were
+//! written, not the aim: the aim is an engine of at most 256 bytes plus its
+//! fixed windows (the 2 KiB opaque-id window and the 16-slot action queue),
+//! and BENCHMARKS.md says why the engine is above it and what would shrink it.
+
+use core::mem::size_of;
+
+use redial::backoff::Backoff;
+use redial::dedup::DedupWindow;
+use redial::delivery::Delivery;
+use redial::fallback::Fallback;
+use redial::heartbeat::Heartbeat;
+use redial::{
+    Action, Admission, ClosePolicy, Config, Connection, DeliveryConfig, FallbackConfig,
+    HeartbeatConfig, Input, ReconnectConfig, State, Stats,
+};
+
+/// The engine without its rng (the driver chooses it: ChaCha8Rng adds 304 B,
+/// a SplitMix64 8 B).
+type Engine = Connection<()>;
+
+/// Slots of the action queue (`queue::CAPACITY`, private) and its two
+/// `usize` cursors.
+const QUEUE_SLOTS: usize = 16;
+const QUEUE: usize = QUEUE_SLOTS * size_of::<Option<Action>>() + 2 * size_of::<usize>();
+/// The aim for everything but the fixed windows.
+const AIM_WITHOUT_WINDOWS: usize = 256;
+
+/// (part, measured, budget). `budget` = the documented size.
+fn parts() -> Vec<(&'static str, usize, usize)> {
+    vec![
+        ("Connection (engine, no rng)", size_of::<Engine>(), 4_128),
+        (
+            "  Config (copied into every engine)",
+            size_of::<Config>(),
+            752,
+        ),
+        (
+            "    ClosePolicy (8 override rules)",
+            size_of::<ClosePolicy>(),
+            368,
+        ),
+        ("    ReconnectConfig", size_of::<ReconnectConfig>(), 128),
+        ("    HeartbeatConfig", size_of::<HeartbeatConfig>(), 88),
+        ("    DeliveryConfig", size_of::<DeliveryConfig>(), 64),
+        ("    FallbackConfig", size_of::<FallbackConfig>(), 32),
+        ("  Delivery", size_of::<Delivery>(), 2_464),
+        (
+            "    DedupWindow (fixed: 256 opaque ids)",
+            size_of::<DedupWindow>(),
+            2_056,
+        ),
+        ("  action queue (fixed: 16 slots)", QUEUE, 528),
+        ("  Stats", size_of::<Stats>(), 120),
+        (
+            "  Heartbeat (incl. RTT estimator)",
+            size_of::<Heartbeat>(),
+            112,
+        ),
+        ("  Backoff", size_of::<Backoff>(), 40),
+        ("  Fallback", size_of::<Fallback>(), 24),
+        ("Action", size_of::<Action>(), 32),
+        ("Input", size_of::<Input>(), 24),
+        ("State", size_of::<State>(), 24),
+        ("Admission (server side)", size_of::<Admission>(), 72),
+    ]
+}
+
+#[test]
+fn sizes_stay_within_their_budgets() {
+    let parts = parts();
+    println!("{:<44} {:>8} {:>8}", "part", "bytes", "budget");
+    for (name, size, budget) in &parts {
+        println!("{name:<44} {size:>8} {budget:>8}");
+    }
+    let engine = size_of::<Engine>();
+    let windows = size_of::<DedupWindow>() + QUEUE;
+    let rest = engine - windows;
+    println!(
+        "engine without its fixed windows: {rest} B (aim {AIM_WITHOUT_WINDOWS} B, {} B over)",
+        rest.saturating_sub(AIM_WITHOUT_WINDOWS)
+    );
+    if cfg!(target_pointer_width = "64") {
+        for (name, size, budget) in &parts {
+            assert!(size <= budget, "{name}: {size} B > budget {budget} B");
+        }
+    }
+    // Whatever the target: the named parts account for the engine, with a
+    // small remainder (phase, clock, generation, flags, pending hint).
+    let named = [
+        size_of::<Config>(),
+        size_of::<Delivery>(),
+        QUEUE,
+        size_of::<Stats>(),
+        size_of::<Heartbeat>(),
+        size_of::<Backoff>(),
+        size_of::<Fallback>(),
+    ]
+    .iter()
+    .sum::<usize>();
+    assert!(
+        named <= engine && engine - named <= 96,
+        "{engine} vs {named}"
+    );
+}
+
+#[test]
+fn the_fixed_windows_are_what_the_docs_say() {
+    // 256 ids of 8 bytes (+ cursors): the "2 KB opaque-id window".
+    assert!(size_of::<DedupWindow>() >= 256 * 8);
+    assert!(size_of::<DedupWindow>() <= 256 * 8 + 16);
+    // Actions are small Copy values, so the 16-slot queue stays ~0.5 KiB.
+    assert!(size_of::<Option<Action>>() <= 32);
+    const { assert!(QUEUE <= 16 * 32 + 16) };
+}

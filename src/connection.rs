@@ -11,6 +11,7 @@ use core::time::Duration;
 use rand_core::Rng;
 
 use crate::backoff::Backoff;
+use crate::close;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::error::{ConfigError, Error};
@@ -240,6 +241,16 @@ impl<R: Rng> Connection<R> {
                 pending: self.queue.len(),
             });
         }
+        // Inputs that can be refused are checked before the clock moves, so
+        // a refusal leaves the engine exactly as it was.
+        match input {
+            Input::Send => return self.send(now).map(drop),
+            Input::Accepted => return self.accept(now).map(drop),
+            Input::Close { code } if !close::can_send_as(self.side(), code) => {
+                return Err(Error::InvalidCloseCode { code });
+            }
+            _ => {}
+        }
         let now = self.clock.observe(now);
         match input {
             Input::Start => self.on_start(now),
@@ -247,13 +258,12 @@ impl<R: Rng> Connection<R> {
             Input::Closed { conn, code } => self.on_closed(now, conn, code),
             Input::ConnectFailed { conn, error } => self.on_connect_failed(now, conn, error),
             Input::Message { conn, frame } => self.on_frame(now, conn, frame),
-            Input::Send => return self.send(now).map(drop),
+            Input::Send | Input::Accepted => {}
             Input::Timeout => self.on_timeout(now),
             Input::Online => self.on_online(now),
             Input::Offline => self.on_offline(now),
             Input::Close { code } => return self.on_user_close(now, code),
             Input::RetryAfter { conn, after } => self.on_retry_after(now, conn, after),
-            Input::Accepted => return self.accept(now).map(drop),
         }
         Ok(())
     }
@@ -268,13 +278,17 @@ impl<R: Rng> Connection<R> {
                 pending: self.queue.len(),
             });
         }
-        let now = self.clock.observe(now);
         if let Phase::Closed | Phase::Failed(_) = self.phase {
             return Err(Error::NotRunning {
                 state: self.state().name(),
             });
         }
-        let seq = self.delivery.push(now, &self.cfg.delivery)?;
+        // `push` refuses before it records anything; the clock moves only
+        // once the message is accepted.
+        let seq = self
+            .delivery
+            .push(now.max(self.clock.now()), &self.cfg.delivery)?;
+        let now = self.clock.observe(now);
         if self.phase == (Phase::Idle { lazy: true }) && self.role == Role::Client {
             self.start_connect(now, None);
         }
@@ -378,6 +392,14 @@ impl<R: Rng> Connection<R> {
         let after = self.state();
         if before != after {
             self.emit(Action::StateChanged { state: after });
+        }
+    }
+
+    /// Which end's close-code rules apply to this engine.
+    fn side(&self) -> close::Side {
+        match self.role {
+            Role::Client => close::Side::Client,
+            Role::Server => close::Side::Server,
         }
     }
 

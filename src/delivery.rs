@@ -138,12 +138,12 @@ impl Delivery {
     /// practice, the seq space is exhausted). Nothing changes then.
     #[inline]
     pub fn push(&mut self, now: Instant, cfg: &DeliveryConfig) -> Result<u64, SendError> {
-        let now = self.observe(now);
         if self.queued() >= u64::from(cfg.max_queued) || self.pushed == u64::MAX {
             return Err(SendError::Full {
                 cap: cfg.max_queued,
             });
         }
+        let now = self.observe(now);
         self.prune();
         self.pushed = self.pushed.saturating_add(1);
         self.overdue.record(self.pushed, now, cfg.delivery_deadline);

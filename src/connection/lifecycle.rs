@@ -269,7 +269,9 @@ impl<R: Rng> Connection<R> {
     /// A WebSocket upgrade probe from the fallback failed: back to HTTP now.
     fn probe_failed(&mut self, now: Instant) {
         self.fallback.on_probe_failed();
-        self.start_connect(now, Some(Transport::Http));
+        // Back to HTTP as an ordinary connect (the fallback is active again):
+        // if *that* fails it must go through backoff, not straight back here.
+        self.start_connect(now, None);
     }
 
     pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
@@ -444,7 +446,7 @@ impl<R: Rng> Connection<R> {
     }
 
     pub(super) fn on_user_close(&mut self, now: Instant, code: u16) -> Result<(), Error> {
-        if !close::can_send(code) {
+        if !close::can_send_as(self.side(), code) {
             return Err(Error::InvalidCloseCode { code });
         }
         match self.phase {

@@ -97,7 +97,16 @@ impl Presence {
         self.place(slot, id);
         self.live += 1;
         self.in_wheel += 1;
-        self.schedule(slot);
+        // A record already expired when it arrives (loaded with an old
+        // last_seen) is due now: hand it straight to the sweep, so it is
+        // reported even where its bucket tick is out of reach (u64::MAX).
+        let now = self.clock.now().as_millis();
+        if now.saturating_sub(last.max(self.epoch)) >= self.threshold {
+            self.set_link(slot, self.draining);
+            self.draining = slot;
+        } else {
+            self.schedule(slot);
+        }
         Ok(())
     }
 

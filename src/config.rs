@@ -19,6 +19,7 @@ use crate::heartbeat::{HeartbeatConfig, HeartbeatMode};
 /// Everything the engine can be told. Start from [`Config::default`] (or a
 /// preset) and change fields, or use [`Config::builder`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[non_exhaustive]
 pub struct Config {
     /// Reconnect policy, attempt budget and the minimum-uptime gate.

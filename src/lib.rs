@@ -112,6 +112,8 @@ pub mod driver;
 pub mod envelope;
 pub mod error;
 pub mod fallback;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod heartbeat;
 pub mod io;
 #[cfg(feature = "alloc")]

@@ -182,8 +182,8 @@ impl Model {
                 let pending = ctx.before.queued > 0;
                 match self.cfg.close.action(code) {
                     CloseAction::Stop | CloseAction::Lazy if pending => self.reconnect_outcome(ctx),
-                    CloseAction::Stop => ctx.outcome = Outcome::State(State::Idle),
-                    CloseAction::Lazy => {
+                    // Either way a later send dials again (see `after_close`).
+                    CloseAction::Stop | CloseAction::Lazy => {
                         self.lazy = self.role == Role::Client;
                         ctx.outcome = Outcome::State(State::Idle);
                     }

@@ -65,6 +65,24 @@
 //! `min(hint / 10, 1 s)` so clients handed the same millisecond do not land
 //! together.
 //!
+//! # The standing reconnect window
+//!
+//! A hint reaches a client only with its first refusal; by then a whole
+//! fleet has already made its first attempt within the backoff's first
+//! window (5 s for RFC 6455), far faster than the next node can take it.
+//! So a server may also announce, while connections are healthy, how long
+//! its admission rate needs to take back everyone it holds:
+//! [`Admission::reconnect_window`] of its population. It sends the token
+//! `reconnect-window=<ms>` (same syntax as above) in a text frame after
+//! the open, and again when the population changes much; the driver passes
+//! it as [`Input::ReconnectWindow`](crate::Input::ReconnectWindow). If the
+//! connection is then lost abnormally, the client draws its first
+//! reconnect uniformly over the window, so the fleet arrives at the
+//! admission rate from the first millisecond and nearly every first
+//! attempt is admitted. A lone client that loses its own network is not
+//! slowed: the host's `Offline`/`Online` events keep their own, short
+//! jitter.
+//!
 //! A refusal at the HTTP upgrade (status 503 or 429) carries the standard
 //! `Retry-After` header instead; [`parse_http_retry_after`] reads its
 //! delta-seconds form.
@@ -105,9 +123,12 @@ const RETURN_SPREAD: u64 = NS_PER_SEC;
 /// The key of the hint token in a close reason.
 pub const RETRY_AFTER_KEY: &str = "retry-after";
 
-/// Longest hint [`format_retry_after`] writes: the key, `=`, and up to 20
-/// digits (`u64::MAX`).
-pub const MAX_HINT_LEN: usize = RETRY_AFTER_KEY.len() + 1 + 20;
+/// The key of the standing reconnect-window token.
+pub const RECONNECT_WINDOW_KEY: &str = "reconnect-window";
+
+/// Longest token [`format_retry_after`] or [`format_reconnect_window`]
+/// writes: the longer key, `=`, and up to 20 digits (`u64::MAX`).
+pub const MAX_HINT_LEN: usize = RECONNECT_WINDOW_KEY.len() + 1 + 20;
 
 /// Tuning for [`Admission`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,6 +287,16 @@ impl Admission {
         Duration::from_nanos(self.booked.max(self.tat).saturating_sub(now))
     }
 
+    /// The standing reconnect window for a server holding `population`
+    /// sessions: how long this limiter needs to admit them all again
+    /// (`population × interval`, rounded up to whole ms), at most
+    /// `max_retry`. Announce it to every client as
+    /// [`format_reconnect_window`]; see the module docs.
+    #[must_use]
+    pub fn reconnect_window(&self, population: u64) -> Duration {
+        ms_ceil(population.saturating_mul(self.interval).min(self.max_retry))
+    }
+
     /// Clients admitted so far (saturating).
     #[must_use]
     pub fn admitted(&self) -> u64 {
@@ -298,8 +329,19 @@ fn hint_millis(d: Duration) -> u64 {
 /// Writes the hint `retry-after=<ms>` for `after` (rounded up to whole ms)
 /// into `buf` and returns it as text, ready to be a close reason.
 pub fn format_retry_after(after: Duration, buf: &mut [u8; MAX_HINT_LEN]) -> &str {
+    format_token(RETRY_AFTER_KEY, after, buf)
+}
+
+/// Writes the standing window `reconnect-window=<ms>` for `window`
+/// (rounded up to whole ms) into `buf` and returns it as text.
+pub fn format_reconnect_window(window: Duration, buf: &mut [u8; MAX_HINT_LEN]) -> &str {
+    format_token(RECONNECT_WINDOW_KEY, window, buf)
+}
+
+/// `key=<ms>` into `buf`.
+fn format_token<'a>(key: &str, value: Duration, buf: &'a mut [u8; MAX_HINT_LEN]) -> &'a str {
     let mut digits = [0u8; 20];
-    let mut value = hint_millis(after);
+    let mut value = hint_millis(value);
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -312,7 +354,7 @@ pub fn format_retry_after(after: Duration, buf: &mut [u8; MAX_HINT_LEN]) -> &str
             break;
         }
     }
-    let key = RETRY_AFTER_KEY.as_bytes();
+    let key = key.as_bytes();
     let num = digits.get(start..).unwrap_or(&[]);
     let len = key.len() + 1 + num.len();
     let parts = buf.iter_mut().zip(key.iter().chain(b"=").chain(num));
@@ -340,12 +382,25 @@ impl fmt::Display for RetryAfterHint {
 /// `None` if there is none or the first `retry-after` token is malformed.
 #[must_use]
 pub fn parse_retry_after(reason: &str) -> Option<Duration> {
+    parse_token(reason, RETRY_AFTER_KEY)
+}
+
+/// The standing window in a text frame (`reconnect-window=<ms>`, same
+/// syntax as the hint), or `None` if there is none or the first such token
+/// is malformed.
+#[must_use]
+pub fn parse_reconnect_window(text: &str) -> Option<Duration> {
+    parse_token(text, RECONNECT_WINDOW_KEY)
+}
+
+/// The value of the first `key=<ms>` token in `text`.
+fn parse_token(text: &str, key: &str) -> Option<Duration> {
     let separator = |c: char| c == ';' || c == ',' || c.is_ascii_whitespace();
-    let token = reason.split(separator).find(|t| {
-        t.get(..RETRY_AFTER_KEY.len())
-            .is_some_and(|k| k.eq_ignore_ascii_case(RETRY_AFTER_KEY))
+    let token = text.split(separator).find(|t| {
+        t.get(..key.len())
+            .is_some_and(|k| k.eq_ignore_ascii_case(key))
     })?;
-    let value = token.get(RETRY_AFTER_KEY.len()..)?.strip_prefix('=')?;
+    let value = token.get(key.len()..)?.strip_prefix('=')?;
     parse_decimal(value).map(Duration::from_millis)
 }
 

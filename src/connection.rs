@@ -97,6 +97,8 @@ pub struct Connection<R> {
     online: bool,
     server_errors: u32,
     retry_after: Option<Duration>,
+    /// A standing reconnect window announced on an open generation.
+    window: Option<(ConnId, Duration)>,
     /// The generation the driver last reported closed: its close reason may
     /// still carry a retry-after hint. An abandoned one never qualifies.
     reported_closed: Option<ConnId>,
@@ -135,6 +137,7 @@ impl<R: Rng> Connection<R> {
             online: true,
             server_errors: 0,
             retry_after: None,
+            window: None,
             reported_closed: None,
             backoff: Backoff::new(),
             heartbeat: Heartbeat::new(),
@@ -264,6 +267,7 @@ impl<R: Rng> Connection<R> {
             Input::Offline => self.on_offline(now),
             Input::Close { code } => return self.on_user_close(now, code),
             Input::RetryAfter { conn, after } => self.on_retry_after(now, conn, after),
+            Input::ReconnectWindow { conn, window } => self.on_reconnect_window(conn, window),
         }
         Ok(())
     }

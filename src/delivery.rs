@@ -17,7 +17,10 @@
 //!   order on open (R8).
 //! * **Acked mode** (`acks = true`): the peer returns cumulative
 //!   `Ack{upto}`. With no ack progress for `ack_timeout` the cursor rewinds to
-//!   the ack mark and everything unacked is sent again (R17). On a new
+//!   the ack mark and everything unacked is sent again (R17). Each further
+//!   resend without progress on the same transport waits twice as long, up
+//!   to `max_ack_timeout` (see [Retransmit back-off](#retransmit-back-off)).
+//!   On a new
 //!   transport each side first sends `Resume{last}` (the value
 //!   [`on_open`](Delivery::on_open) returns: what it delivered in order), and
 //!   the other side resends from `last + 1` (R5). If no `Resume` arrives
@@ -32,6 +35,27 @@
 //!   fills the gap. [`DataId::Opaque`] ids from peers we do not control are
 //!   checked against a bounded window ([`DedupWindow`]): exactly-once holds
 //!   only within the last `dedup_window` distinct ids.
+//!
+//! # Retransmit back-off
+//!
+//! A transport that stays open but stops delivering (a stalled proxy, a
+//! peer whose app stopped reading) would otherwise get the whole window
+//! again every `ack_timeout`, forever, into a socket that cannot drain. The
+//! resend timer backs off the way TCP's does:
+//!
+//! > When the retransmission timer expires, do the following: ... The host
+//! > MUST set RTO <- RTO * 2 ("back off the timer"). The maximum value
+//! > discussed in (2.5) above may be used to provide an upper bound to this
+//! > doubling operation.
+//! > — RFC 6298, section 5.5
+//!
+//! > A maximum value MAY be placed on RTO provided it is at least 60 seconds.
+//! > — RFC 6298, section 2.5
+//!
+//! The delay is `ack_timeout × 2^k` after `k` resends without ack progress,
+//! capped at `max(max_ack_timeout, ack_timeout)`. Ack progress and a new
+//! transport reset `k` to 0, so a link that recovers is served at full pace
+//! again, and a reconnect (the usual cure for a stalled link) starts fresh.
 //!
 //! # Overdue (R6)
 //!
@@ -56,6 +80,8 @@
 //! [`handle_timeout`](Delivery::handle_timeout) and drain again. An ack or
 //! overdue deadline stays in `poll_timeout` until its poll consumes it. A
 //! `now` earlier than one already seen is treated as the latest one seen.
+
+use core::time::Duration;
 
 use crate::dedup::DedupWindow;
 use crate::time::{earliest, Instant};
@@ -90,6 +116,9 @@ pub struct Delivery {
     ack_due: Option<Instant>,
     last_ack_at: Option<Instant>,
     retransmit_at: Option<Instant>,
+    /// Resends without ack progress on this transport (the back-off
+    /// exponent, saturating well past the cap).
+    resends: u8,
     resume_until: Option<Instant>,
     open: bool,
     ready: bool,
@@ -122,6 +151,7 @@ impl Delivery {
             ack_due: None,
             last_ack_at: None,
             retransmit_at: None,
+            resends: 0,
             resume_until: None,
             open: false,
             ready: false,
@@ -168,7 +198,7 @@ impl Delivery {
         self.high_sent = self.high_sent.max(seq);
         if cfg.acks {
             if self.retransmit_at.is_none() {
-                self.retransmit_at = Some(now.saturating_add(cfg.ack_timeout));
+                self.retransmit_at = Some(now.saturating_add(self.rto(cfg)));
             }
         } else {
             self.acked = seq;
@@ -186,6 +216,7 @@ impl Delivery {
         self.open = true;
         self.gap_acked = false;
         self.retransmit_at = None;
+        self.resends = 0;
         self.ack_due = None;
         if cfg.acks {
             self.sent = self.acked;
@@ -395,6 +426,10 @@ impl Delivery {
             self.retransmit_at = None;
             if cfg.acks {
                 self.sent = self.acked;
+                // RFC 6298 (5.5): back off the timer. 16 doublings pass any
+                // cap (5 s × 2^16 is 91 h); saturating there keeps the shift
+                // in range.
+                self.resends = self.resends.saturating_add(1).min(16);
             }
         }
         if (!self.open || !cfg.acks) && self.ack_due.is_some_and(|t| t <= now) {
@@ -475,12 +510,30 @@ impl Delivery {
     fn advance(&mut self, now: Instant, upto: u64, cfg: &DeliveryConfig) {
         self.acked = upto;
         self.sent = self.sent.max(upto);
+        self.resends = 0;
         self.retransmit_at = if self.in_flight() > 0 && self.open && cfg.acks {
             Some(now.saturating_add(cfg.ack_timeout))
         } else {
             None
         };
         self.prune();
+    }
+
+    /// The current resend delay: `ack_timeout` doubled per resend without
+    /// progress, capped at `max(max_ack_timeout, ack_timeout)`.
+    #[inline]
+    fn rto(&self, cfg: &DeliveryConfig) -> Duration {
+        let cap = cfg.max_ack_timeout.max(cfg.ack_timeout);
+        cfg.ack_timeout
+            .checked_mul(1u32 << self.resends.min(16))
+            .map_or(cap, |d| d.min(cap))
+    }
+
+    /// Resends without ack progress on this transport: the retransmit
+    /// back-off exponent (0 after any progress or a new transport).
+    #[must_use]
+    pub fn resends(&self) -> u8 {
+        self.resends
     }
 
     /// Forgets push times of seqs that are acked or already reported.

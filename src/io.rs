@@ -152,6 +152,24 @@ pub enum Input {
         /// Minimum wait before the next attempt.
         after: Duration,
     },
+    /// A server's standing announcement on the open generation `conn`: if
+    /// this connection is lost abnormally (close 1006 or another code the
+    /// close policy retries with its backoff, or a dead heartbeat), draw
+    /// the first reconnect delay uniformly from `[0, window]` instead of the
+    /// backoff's first window. The server sets `window` to how long its
+    /// admission rate needs to take back everyone it holds
+    /// ([`Admission::reconnect_window`](crate::admission::Admission::reconnect_window)),
+    /// so a fleet that loses the node returns at the rate the next one can
+    /// take. It applies once, to the loss of `conn` only; a zero window
+    /// withdraws it; it is capped at `Config::max_retry_after`. Losses the
+    /// host reports (`Offline`, then `Online`) and server-directed closes
+    /// (1012, 1013, retry-after hints) keep their own rules.
+    ReconnectWindow {
+        /// Generation the announcement arrived on.
+        conn: ConnId,
+        /// Spread of the first reconnect after an abnormal loss.
+        window: Duration,
+    },
 }
 
 /// Why the engine gave up. `Failed` is terminal until the app sends `Start`.

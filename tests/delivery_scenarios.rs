@@ -86,6 +86,29 @@ fn unacked_messages_are_resent_after_the_ack_timeout() {
 }
 
 #[test]
+fn a_stalled_open_link_gets_fewer_resends_each_round() {
+    // F5: an open transport that stops acking (a stalled proxy, a peer that
+    // stopped reading) gets the window again after 5, 10, 20, 40 s... (RFC
+    // 6298 back-off, capped at 60 s), not every 5 s forever; the first ack
+    // brings the pace back.
+    let mut cfg = reliable();
+    cfg.heartbeat.mode = redial::HeartbeatMode::Off;
+    let mut s = Script::new(cfg, 44);
+    open_session(&mut s);
+    for _ in 0..2 {
+        s.send().expect("room");
+    }
+    s.note("no ack ever comes for 200 s: resends back off");
+    let out = s.advance(200_000);
+    let rounds = seqs_of(&out, transmits).iter().filter(|&&q| q == 1).count();
+    assert_eq!(rounds, 6, "resends at 5, 15, 35, 75, 135 and 195 s");
+    s.note("the peer acks everything: nothing left to resend");
+    s.frame(Frame::Ack { upto: 2 });
+    assert_eq!(s.engine.delivery().queued(), 0);
+    insta::assert_snapshot!(s.trace);
+}
+
+#[test]
 fn resume_after_reconnect_resends_from_the_peer_mark_in_both_directions() {
     let mut s = Script::new(reliable(), 43);
     open_session(&mut s);

@@ -33,11 +33,11 @@ const AIM_WITHOUT_WINDOWS: usize = 256;
 /// (part, measured, budget). `budget` = the documented size.
 fn parts() -> Vec<(&'static str, usize, usize)> {
     vec![
-        ("Connection (engine, no rng)", size_of::<Engine>(), 4_128),
+        ("Connection (engine, no rng)", size_of::<Engine>(), 4_168),
         (
             "  Config (copied into every engine)",
             size_of::<Config>(),
-            752,
+            768,
         ),
         (
             "    ClosePolicy (8 override rules)",
@@ -46,7 +46,7 @@ fn parts() -> Vec<(&'static str, usize, usize)> {
         ),
         ("    ReconnectConfig", size_of::<ReconnectConfig>(), 128),
         ("    HeartbeatConfig", size_of::<HeartbeatConfig>(), 88),
-        ("    DeliveryConfig", size_of::<DeliveryConfig>(), 64),
+        ("    DeliveryConfig", size_of::<DeliveryConfig>(), 80),
         ("    FallbackConfig", size_of::<FallbackConfig>(), 32),
         ("  Delivery", size_of::<Delivery>(), 2_464),
         (
@@ -90,7 +90,8 @@ fn sizes_stay_within_their_budgets() {
         }
     }
     // Whatever the target: the named parts account for the engine, with a
-    // small remainder (phase, clock, generation, flags, pending hint).
+    // small remainder (phase, clock, generation, flags, pending hint and
+    // standing reconnect window).
     let named = [
         size_of::<Config>(),
         size_of::<Delivery>(),
@@ -103,7 +104,7 @@ fn sizes_stay_within_their_budgets() {
     .iter()
     .sum::<usize>();
     assert!(
-        named <= engine && engine - named <= 96,
+        named <= engine && engine - named <= 112,
         "{engine} vs {named}"
     );
 }

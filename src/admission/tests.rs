@@ -251,6 +251,9 @@ fn format_writes_canonical_hints() {
     );
     let longest = format_retry_after(Duration::MAX, &mut buf);
     assert_eq!(longest, "retry-after=18446744073709551615");
+    assert!(longest.len() <= MAX_HINT_LEN);
+    let longest = format_reconnect_window(Duration::MAX, &mut buf);
+    assert_eq!(longest, "reconnect-window=18446744073709551615");
     assert_eq!(longest.len(), MAX_HINT_LEN);
     assert_eq!(
         std::format!("{}", RetryAfterHint(Duration::from_millis(7))),
@@ -309,4 +312,38 @@ fn http_header_delta_seconds() {
     for bad in ["", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT", "12 s"] {
         assert_eq!(parse_http_retry_after(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn the_reconnect_window_is_the_time_to_readmit_the_population() {
+    let gate = Admission::new(5_000, 500).expect("valid");
+    // 100,000 sessions at 5,000/s: 20 s.
+    assert_eq!(gate.reconnect_window(100_000), Duration::from_secs(20));
+    assert_eq!(gate.reconnect_window(0), Duration::ZERO);
+    // One session: one interval (200 µs), rounded up to whole ms.
+    assert_eq!(gate.reconnect_window(1), Duration::from_millis(1));
+    // Rates that do not divide a second round up, never down: 3/s has a
+    // 333,333,334 ns interval, so three slots take just over a second.
+    let odd = Admission::new(3, 1).expect("valid");
+    assert_eq!(odd.reconnect_window(3), Duration::from_millis(1_001));
+    // Capped at max_retry (10 min by default), even for absurd populations.
+    assert_eq!(gate.reconnect_window(u64::MAX), Duration::from_secs(600));
+}
+
+#[test]
+fn the_window_token_round_trips_and_is_not_a_hint() {
+    let mut buf = [0u8; MAX_HINT_LEN];
+    for ms in [0, 1, 20_000, u64::MAX] {
+        let d = Duration::from_millis(ms);
+        let text = format_reconnect_window(d, &mut buf);
+        assert_eq!(parse_reconnect_window(text), Some(d));
+        assert_eq!(parse_retry_after(text), None, "{text}");
+    }
+    let ms = |v| Some(Duration::from_millis(v));
+    assert_eq!(
+        parse_reconnect_window("node=a; Reconnect-Window=20000"),
+        ms(20_000)
+    );
+    assert_eq!(parse_reconnect_window("retry-after=5"), None);
+    assert_eq!(parse_reconnect_window("reconnect-window=20s"), None);
 }

@@ -191,10 +191,18 @@ impl<R: Rng> Connection<R> {
             });
             return;
         };
-        let mut delay = match plan {
-            Plan::Backoff => drawn,
-            Plan::Uniform { min, max } => uniform_duration(&mut self.rng, min, max),
-            Plan::AtLeast { floor } => drawn.max(floor),
+        // A standing window applies to the loss of the generation it was
+        // announced on, and only where the backoff would have decided.
+        let window = self
+            .window
+            .take()
+            .filter(|&(conn, _)| conn == ConnId(self.generation))
+            .map(|(_, w)| w);
+        let mut delay = match (plan, window) {
+            (Plan::Backoff, Some(w)) => uniform_duration(&mut self.rng, Duration::ZERO, w),
+            (Plan::Backoff, None) => drawn,
+            (Plan::Uniform { min, max }, _) => uniform_duration(&mut self.rng, min, max),
+            (Plan::AtLeast { floor }, _) => drawn.max(floor),
         };
         if let Some(hint) = self.retry_after.take() {
             // The server knows its capacity better than any client-side
@@ -494,6 +502,15 @@ impl<R: Rng> Connection<R> {
             }
             _ => self.retry_after = Some(after),
         }
+    }
+
+    pub(super) fn on_reconnect_window(&mut self, conn: ConnId, window: Duration) {
+        // Only an open, current generation can announce one.
+        if !matches!(self.phase, Phase::Open { conn: live, .. } if live == conn) {
+            return self.stale();
+        }
+        let window = window.min(self.cfg.max_retry_after);
+        self.window = (!window.is_zero()).then_some((conn, window));
     }
 
     pub(super) fn stale(&mut self) {

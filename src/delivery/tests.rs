@@ -161,7 +161,92 @@ fn retransmit_after_ack_timeout_goes_back_to_the_mark() {
     d.handle_timeout(t(6000), &cfg);
     assert_eq!((d.sent(), d.highest_sent()), (1, 3));
     assert_eq!(drain(&mut d, t(6000), &cfg), [2, 3]);
-    assert_eq!(d.poll_timeout(&cfg), Some(t(11_000)));
+    // The resend got no progress yet: the next one waits twice as long.
+    assert_eq!(d.poll_timeout(&cfg), Some(t(16_000)));
+}
+
+/// Fires the retransmit deadline and resends the window; returns when it fired.
+fn resend_round(d: &mut Delivery, cfg: &DeliveryConfig) -> u64 {
+    let at = d.poll_timeout(cfg).map_or(u64::MAX, Instant::as_millis);
+    d.handle_timeout(t(at), cfg);
+    assert_eq!(d.sent(), d.acked(), "a resend rewinds to the mark");
+    assert!(!drain(d, t(at), cfg).is_empty());
+    at
+}
+
+#[test]
+fn a_stalled_link_backs_off_the_resend_timer_up_to_the_cap() {
+    // F5: an open link that never acks got the whole window every
+    // ack_timeout, forever. RFC 6298 (5.5) doubling, capped at 60 s.
+    let cfg = acked();
+    let mut d = Delivery::new();
+    for _ in 0..4 {
+        assert!(d.push(t(0), &cfg).is_ok());
+    }
+    open_resumed(&mut d, t(0), 0, &cfg);
+    assert_eq!(drain(&mut d, t(0), &cfg), [1, 2, 3, 4]);
+    let mut fired = Vec::new();
+    for _ in 0..8 {
+        fired.push(resend_round(&mut d, &cfg));
+    }
+    let gaps: Vec<u64> = fired.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(fired[0], 5_000);
+    assert_eq!(
+        gaps,
+        [10_000, 20_000, 40_000, 60_000, 60_000, 60_000, 60_000]
+    );
+    assert_eq!(d.resends(), 8);
+
+    // Progress resets the pace: the next deadline is one ack_timeout away.
+    let now = *fired.last().unwrap_or(&0) + 10;
+    assert_eq!(d.on_ack(t(now), 2, &cfg), Ok(()));
+    assert_eq!(d.resends(), 0);
+    assert_eq!(d.poll_timeout(&cfg), Some(t(now + 5_000)));
+
+    // So does a new transport, after more stalled rounds.
+    resend_round(&mut d, &cfg);
+    resend_round(&mut d, &cfg);
+    assert_eq!(d.resends(), 2);
+    d.on_close(&cfg);
+    open_resumed(&mut d, t(now + 100_000), 2, &cfg);
+    assert_eq!(d.resends(), 0);
+    assert_eq!(drain(&mut d, t(now + 100_000), &cfg), [3, 4]);
+    assert_eq!(d.poll_timeout(&cfg), Some(t(now + 105_000)));
+}
+
+#[test]
+fn a_ceiling_below_ack_timeout_turns_the_back_off_off() {
+    let cfg = DeliveryConfig {
+        max_ack_timeout: Duration::ZERO,
+        ..acked()
+    };
+    let mut d = Delivery::new();
+    assert!(d.push(t(0), &cfg).is_ok());
+    open_resumed(&mut d, t(0), 0, &cfg);
+    assert_eq!(drain(&mut d, t(0), &cfg), [1]);
+    let fired: Vec<u64> = (0..5).map(|_| resend_round(&mut d, &cfg)).collect();
+    assert_eq!(fired, [5_000, 10_000, 15_000, 20_000, 25_000]);
+}
+
+#[test]
+fn the_back_off_saturates_at_the_end_of_time() {
+    let cfg = DeliveryConfig {
+        ack_timeout: Duration::from_secs(u64::MAX / 4),
+        max_ack_timeout: Duration::MAX,
+        ack_delay: Duration::ZERO,
+        ..acked()
+    };
+    let mut d = Delivery::new();
+    assert!(d.push(t(0), &cfg).is_ok());
+    open_resumed(&mut d, t(0), 0, &cfg);
+    assert_eq!(drain(&mut d, t(0), &cfg), [1]);
+    for _ in 0..20 {
+        let at = d.poll_timeout(&cfg).unwrap_or(Instant::ZERO);
+        d.handle_timeout(at, &cfg);
+        let _ = drain(&mut d, at, &cfg);
+    }
+    assert_eq!(d.resends(), 16);
+    assert_eq!(d.poll_timeout(&cfg), Some(Instant::from_millis(u64::MAX)));
 }
 
 #[test]

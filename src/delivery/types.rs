@@ -23,6 +23,13 @@ pub struct DeliveryConfig {
     /// how long to wait for the peer's `Resume` after open. Default 5 s, the
     /// retry period seed 002 describes (R17).
     pub ack_timeout: Duration,
+    /// Ceiling of the retransmit back-off: each resend without ack progress
+    /// on the same transport waits twice as long as the one before, up to
+    /// this (a value below `ack_timeout` means no back-off). Default 60 s,
+    /// the least ceiling RFC 6298 allows TCP's timer: a stalled but open
+    /// link then gets one window a minute instead of one every 5 s, and a
+    /// link that recovers is served again within a minute.
+    pub max_ack_timeout: Duration,
     /// Coalesce acks: an ack goes out this long after the first unacked
     /// delivery. Default 200 ms: one ack per burst, far below `ack_timeout`
     /// so coalescing never triggers a resend.
@@ -46,6 +53,7 @@ impl Default for DeliveryConfig {
             acks: false,
             max_queued: 1024,
             ack_timeout: Duration::from_secs(5),
+            max_ack_timeout: Duration::from_secs(60),
             ack_delay: Duration::from_millis(200),
             ack_every: 32,
             delivery_deadline: Some(Duration::from_secs(30)),

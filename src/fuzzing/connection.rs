@@ -156,6 +156,8 @@ pub enum ConnOp {
     },
     /// Up to `2 + n % 8` timeouts at successive deadlines without draining.
     Undrained(u8),
+    /// A standing reconnect window of `ms` milliseconds.
+    ReconnectWindow(GenRef, u32),
 }
 
 /// Applies `op` at the driver's clock `now` (which ops may move).
@@ -265,6 +267,16 @@ pub(super) fn apply<R: rand_core::Rng>(
             let _ = h.accept(t)?;
         }
         ConnOp::Undrained(n) => *now = h.timeouts_undrained(t, 2 + usize::from(n % 8))?.1,
+        ConnOp::ReconnectWindow(g, ms) => {
+            let window = Duration::from_millis(u64::from(ms));
+            let _ = h.input(
+                t,
+                Input::ReconnectWindow {
+                    conn: conn(h, g),
+                    window,
+                },
+            )?;
+        }
     }
     Ok(())
 }

@@ -217,6 +217,8 @@ pub struct Model {
     /// Interval the previous drawn backoff delay lies in.
     pub(super) prev: (Duration, Duration),
     pub(super) hint: Option<Duration>,
+    /// A standing reconnect window and the generation it was announced on.
+    pub(super) window: Option<(ConnId, Duration)>,
     pub(super) server_errors: u32,
     pub(super) opened_at: Option<Instant>,
     pub(super) fallback_active: bool,
@@ -252,6 +254,7 @@ impl Model {
             attempt: 0,
             prev: (Duration::ZERO, Duration::ZERO),
             hint: None,
+            window: None,
             server_errors: 0,
             opened_at: None,
             fallback_active: false,

@@ -279,6 +279,9 @@ pub fn input_line(i: &Input) -> String {
         Input::Close { code } => format!("app close code {code}"),
         Input::RetryAfter { conn, after } => format!("retry-after {conn} {}ms", after.as_millis()),
         Input::Accepted => "accepted".into(),
+        Input::ReconnectWindow { conn, window } => {
+            format!("reconnect-window {conn} {}ms", window.as_millis())
+        }
         _ => format!("{i:?}"),
     }
 }

@@ -209,6 +209,7 @@ fn two_machines_over_a_lossy_link_deliver_everything_exactly_once_in_order() {
         acks: true,
         max_queued: 48,
         ack_timeout: Duration::from_millis(1_000),
+        max_ack_timeout: Duration::from_secs(8),
         ack_delay: Duration::from_millis(100),
         ack_every: 8,
         delivery_deadline: Some(Duration::from_secs(6)),

@@ -7,7 +7,7 @@ use super::{check, floor_ms, hinted, Ctx, Live, Model, Ping, Plan, Status, Termi
 use super::{ensure, Violation};
 use crate::close::code;
 use crate::connection::Role;
-use crate::io::{Action, FailReason, Input, State, Transport};
+use crate::io::{Action, ConnId, FailReason, Input, State, Transport};
 use crate::queue::CAPACITY;
 use crate::time::millis;
 
@@ -317,11 +317,20 @@ impl Model {
             let Some(drawn) = self.drawn(next) else {
                 return check(false, "reconnect past the policy's end", &a, ctx);
             };
+            let standing = self
+                .window
+                .take()
+                .filter(|&(c, _)| c == ConnId(self.issued))
+                .map(|(_, w)| w);
             let window = if let Some(h) = self.hint.take() {
                 self.prev = drawn;
                 hinted(h)
             } else {
                 match ctx.plan {
+                    Plan::Backoff if standing.is_some() => {
+                        self.prev = drawn;
+                        (Duration::ZERO, standing.map_or(Duration::ZERO, floor_ms))
+                    }
                     Plan::Backoff => {
                         self.prev = (delay, delay);
                         drawn

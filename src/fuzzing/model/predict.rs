@@ -154,6 +154,18 @@ impl Model {
                     }
                 }
             }
+            Input::ReconnectWindow { conn, window } => {
+                let open = self
+                    .live
+                    .is_some_and(|l| l.conn == conn && l.status == Status::Open);
+                if open {
+                    let window = window.min(self.cfg.max_retry_after);
+                    self.window = (!window.is_zero()).then_some((conn, window));
+                } else {
+                    ctx.stale = true;
+                }
+                ctx.outcome = unchanged;
+            }
             Input::Accepted => self.pre_accept(now, &mut ctx),
         }
         ctx

@@ -73,7 +73,11 @@ impl fmt::Display for Instant {
 #[must_use]
 #[inline]
 pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    // Same value as `u64::try_from(d.as_millis())` saturated, without the
+    // u128 product and division (this runs on every deadline computed).
+    d.as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(d.subsec_millis()))
 }
 
 /// The earlier of two optional deadlines (`None` means "not armed").
@@ -117,6 +121,24 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn millis_matches_the_u128_definition_and_saturates() {
+        let reference = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let secs = [0, 1, 59, 1_000, u64::MAX / 1000, u64::MAX / 1000 + 1, u64::MAX];
+        let nanos = [0, 1, 999_999, 1_000_000, 1_500_000, 999_999_999];
+        for s in secs {
+            for n in nanos {
+                let d = Duration::new(s, n);
+                assert_eq!(millis(d), reference(d), "{d:?}");
+            }
+        }
+        assert_eq!(millis(Duration::MAX), u64::MAX);
+        // The last representable millisecond, and one past it.
+        let edge = Duration::from_millis(u64::MAX);
+        assert_eq!(millis(edge), u64::MAX);
+        assert_eq!(millis(edge + Duration::from_millis(1)), u64::MAX);
+    }
 
     #[test]
     fn arithmetic_saturates() {

@@ -77,11 +77,15 @@
 //! the open, and again when the population changes much; the driver passes
 //! it as [`Input::ReconnectWindow`](crate::Input::ReconnectWindow). If the
 //! connection is then lost abnormally, the client draws its first
-//! reconnect uniformly over the window, so the fleet arrives at the
-//! admission rate from the first millisecond and nearly every first
-//! attempt is admitted. A lone client that loses its own network is not
-//! slowed: the host's `Offline`/`Online` events keep their own, short
-//! jitter.
+//! reconnect uniformly over the window (or over the backoff's own first
+//! window, if that is longer), so the fleet arrives at the admission rate
+//! from the first millisecond and nearly every first attempt is admitted.
+//! The trade-off: a client that loses its own network and learns it from
+//! the host (`Offline`, then `Online`) keeps the short online jitter, but
+//! one that only sees a bare 1006 (a Wi-Fi hand-off the OS did not report)
+//! also waits up to the window. Announce a window only as long as the
+//! population needs, and withdraw it (zero) when the server is lightly
+//! loaded.
 //!
 //! A refusal at the HTTP upgrade (status 503 or 429) carries the standard
 //! `Retry-After` header instead; [`parse_http_retry_after`] reads its

@@ -426,10 +426,10 @@ impl Delivery {
             self.retransmit_at = None;
             if cfg.acks {
                 self.sent = self.acked;
-                // RFC 6298 (5.5): back off the timer. 16 doublings pass any
-                // cap (5 s × 2^16 is 91 h); saturating there keeps the shift
-                // in range.
-                self.resends = self.resends.saturating_add(1).min(16);
+                // RFC 6298 (5.5): back off the timer. 31 doublings pass any
+                // cap of interest (1 ms × 2^31 is 24 days); saturating there
+                // keeps the shift in range.
+                self.resends = self.resends.saturating_add(1).min(31);
             }
         }
         if (!self.open || !cfg.acks) && self.ack_due.is_some_and(|t| t <= now) {
@@ -525,12 +525,13 @@ impl Delivery {
     fn rto(&self, cfg: &DeliveryConfig) -> Duration {
         let cap = cfg.max_ack_timeout.max(cfg.ack_timeout);
         cfg.ack_timeout
-            .checked_mul(1u32 << self.resends.min(16))
+            .checked_mul(1u32 << self.resends.min(31))
             .map_or(cap, |d| d.min(cap))
     }
 
     /// Resends without ack progress on this transport: the retransmit
-    /// back-off exponent (0 after any progress or a new transport).
+    /// back-off exponent (0 after any progress or a new transport; it stops
+    /// counting at 31, past any useful cap).
     #[must_use]
     pub fn resends(&self) -> u8 {
         self.resends

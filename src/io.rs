@@ -154,16 +154,21 @@ pub enum Input {
     },
     /// A server's standing announcement on the open generation `conn`: if
     /// this connection is lost abnormally (close 1006 or another code the
-    /// close policy retries with its backoff, or a dead heartbeat), draw
-    /// the first reconnect delay uniformly from `[0, window]` instead of the
-    /// backoff's first window. The server sets `window` to how long its
+    /// close policy retries with its backoff, or a dead heartbeat) after it
+    /// lived `min_uptime`, draw the first reconnect delay uniformly from
+    /// `[lo, max(hi, window)]`, where `[lo, hi]` is the policy's first window
+    /// (RFC 6455: 0-5 s). The server sets `window` to how long its
     /// admission rate needs to take back everyone it holds
     /// ([`Admission::reconnect_window`](crate::admission::Admission::reconnect_window)),
     /// so a fleet that loses the node returns at the rate the next one can
-    /// take. It applies once, to the loss of `conn` only; a zero window
-    /// withdraws it; it is capped at `Config::max_retry_after`. Losses the
-    /// host reports (`Offline`, then `Online`) and server-directed closes
-    /// (1012, 1013, retry-after hints) keep their own rules.
+    /// take. A window only ever lengthens the first delay; a flapping server
+    /// (shorter uptime) gets the ordinary backoff. It applies once, to the
+    /// loss of `conn` only; a zero window withdraws it; it is capped at
+    /// `Config::max_retry_after`; a server-role engine ignores it. Losses
+    /// the host reports (`Offline`, then `Online`) and server-directed
+    /// closes (1012, 1013, retry-after hints) keep their own rules. The cost:
+    /// a client that sees a bare 1006 for a reason of its own (its Wi-Fi,
+    /// without an `Offline` event) also waits up to the window.
     ReconnectWindow {
         /// Generation the announcement arrived on.
         conn: ConnId,

@@ -125,7 +125,15 @@ mod tests {
     #[test]
     fn millis_matches_the_u128_definition_and_saturates() {
         let reference = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let secs = [0, 1, 59, 1_000, u64::MAX / 1000, u64::MAX / 1000 + 1, u64::MAX];
+        let secs = [
+            0,
+            1,
+            59,
+            1_000,
+            u64::MAX / 1000,
+            u64::MAX / 1000 + 1,
+            u64::MAX,
+        ];
         let nanos = [0, 1, 999_999, 1_000_000, 1_500_000, 999_999_999];
         for s in secs {
             for n in nanos {

@@ -4,7 +4,10 @@
 //!
 //! The `f*` tests are the engine findings of `TESTING.md`, each as a minimal
 //! reproduction on the public API and as the fuzzer's input under strict
-//! checks. They are ignored until their patch lands (run them with
+//! checks. The API-level reproduction is the regression: the byte inputs
+//! were minimized against the op set of commit `810c315`, and every op or
+//! config field added since re-decodes them (derived `Arbitrary` scales a
+//! `u32` by the variant count), so they now replay as ordinary corpus. They are ignored until their patch lands (run them with
 //! `cargo test --all-features -- --ignored`); the tolerant replay of the
 //! same inputs runs in `regressions_replay_clean`.
 #![cfg(feature = "arbitrary")]

@@ -172,3 +172,65 @@ fn a_window_is_capped_by_max_retry_after() {
         assert!(d <= 30_000, "{d}");
     }
 }
+
+#[test]
+fn a_window_never_shortens_the_policys_first_window() {
+    // A small server announces 1 ms: clients still spread over the RFC's
+    // 0-5 s, not into a 1 ms hot loop.
+    let mut hi = 0;
+    for seed in 0..300 {
+        let mut s = Script::new(quiet(), seed);
+        s.input(Input::Start);
+        s.opened();
+        let conn = s.live();
+        s.input(Input::ReconnectWindow {
+            conn,
+            window: Duration::from_millis(1),
+        });
+        s.advance(60_000);
+        s.closed(code::ABNORMAL);
+        let d = delays(&s.actions)[0];
+        assert!(d <= 5_000, "{d}");
+        hi = hi.max(d);
+    }
+    assert!(hi > 4_000, "the RFC window still applies: max {hi} ms");
+}
+
+#[test]
+fn a_flapping_server_gets_the_backoff_not_the_window() {
+    // Each connection dies before min_uptime (5 s): attempts keep growing
+    // and the announced window does not reset the delay to its draw.
+    let mut s = Script::new(quiet(), 11);
+    s.input(Input::Start);
+    for round in 0..6 {
+        s.opened();
+        let conn = s.live();
+        s.input(Input::ReconnectWindow {
+            conn,
+            window: Duration::from_secs(20),
+        });
+        s.advance(100);
+        s.closed(code::ABNORMAL);
+        let attempt = s
+            .actions
+            .iter()
+            .rev()
+            .find_map(|a| match a {
+                Action::ReconnectAfter { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .unwrap_or(0);
+        assert_eq!(attempt, round + 1, "the uptime gate keeps counting");
+        s.wait_for_connect(60_000);
+    }
+    // From the second attempt on the RFC windows apply (10, 20, 30 s caps):
+    // the window (first attempts only) was used at most once.
+    let d = delays(&s.actions);
+    assert!(
+        d.iter()
+            .skip(1)
+            .zip([10_000, 20_000, 30_000, 30_000, 30_000])
+            .all(|(&x, cap)| x <= cap),
+        "{d:?}"
+    );
+}

@@ -192,17 +192,27 @@ impl<R: Rng> Connection<R> {
             return;
         };
         // A standing window applies to the loss of the generation it was
-        // announced on, and only where the backoff would have decided.
+        // announced on, only where the backoff would have decided, and only
+        // to a first attempt (a connection that lived `min_uptime`): a
+        // flapping server keeps backing off. It can only widen the policy's
+        // first window, never shorten it.
         let window = self
             .window
             .take()
             .filter(|&(conn, _)| conn == ConnId(self.generation))
             .map(|(_, w)| w);
-        let mut delay = match (plan, window) {
-            (Plan::Backoff, Some(w)) => uniform_duration(&mut self.rng, Duration::ZERO, w),
-            (Plan::Backoff, None) => drawn,
-            (Plan::Uniform { min, max }, _) => uniform_duration(&mut self.rng, min, max),
-            (Plan::AtLeast { floor }, _) => drawn.max(floor),
+        let first = if self.backoff.attempt() == 1 {
+            self.cfg.reconnect.policy.bounds(1, Duration::ZERO)
+        } else {
+            None
+        };
+        let mut delay = match (plan, window, first) {
+            (Plan::Backoff, Some(w), Some((lo, hi))) => {
+                uniform_duration(&mut self.rng, lo, hi.max(w))
+            }
+            (Plan::Backoff, _, _) => drawn,
+            (Plan::Uniform { min, max }, _, _) => uniform_duration(&mut self.rng, min, max),
+            (Plan::AtLeast { floor }, _, _) => drawn.max(floor),
         };
         if let Some(hint) = self.retry_after.take() {
             // The server knows its capacity better than any client-side
@@ -505,8 +515,10 @@ impl<R: Rng> Connection<R> {
     }
 
     pub(super) fn on_reconnect_window(&mut self, conn: ConnId, window: Duration) {
-        // Only an open, current generation can announce one.
-        if !matches!(self.phase, Phase::Open { conn: live, .. } if live == conn) {
+        // Only an open, current generation can announce one, and only to a
+        // client (a server never dials).
+        let open = matches!(self.phase, Phase::Open { conn: live, .. } if live == conn);
+        if !open || self.role == Role::Server {
             return self.stale();
         }
         let window = window.min(self.cfg.max_retry_after);

@@ -240,12 +240,12 @@ fn the_back_off_saturates_at_the_end_of_time() {
     assert!(d.push(t(0), &cfg).is_ok());
     open_resumed(&mut d, t(0), 0, &cfg);
     assert_eq!(drain(&mut d, t(0), &cfg), [1]);
-    for _ in 0..20 {
+    for _ in 0..40 {
         let at = d.poll_timeout(&cfg).unwrap_or(Instant::ZERO);
         d.handle_timeout(at, &cfg);
         let _ = drain(&mut d, at, &cfg);
     }
-    assert_eq!(d.resends(), 16);
+    assert_eq!(d.resends(), 31);
     assert_eq!(d.poll_timeout(&cfg), Some(Instant::from_millis(u64::MAX)));
 }
 

@@ -24,8 +24,8 @@ use world::world;
 /// Ops per run before the link heals.
 pub const LINK_OPS: usize = 300;
 /// Wires a direction holds; data frames beyond it are lost. (Without a
-/// cap, a stalled link grows by a whole window per `ack_timeout`: the
-/// retransmit timer does not back off, see `TESTING.md`.)
+/// cap, a stalled link with heartbeats off grows by a whole window per
+/// resend; resends back off (F5, `TESTING.md`) but never stop.)
 pub const LINK_CAP: usize = 256;
 /// Events the healing phase may take to settle.
 pub const HEAL_EVENTS: usize = 20_000;

@@ -177,6 +177,9 @@ pub fn sim_config() -> Config {
     c.connect_timeout = Duration::from_secs(2);
     c.close_timeout = Duration::from_secs(1);
     c.delivery.ack_timeout = Duration::from_secs(1);
+    // Resends back off 1, 2, 4, 8 s (F5): lost frames on a live link are
+    // still resent well inside the schedules' settling margins.
+    c.delivery.max_ack_timeout = Duration::from_secs(8);
     c.delivery.ack_delay = Duration::from_millis(50);
     c.delivery.ack_every = 8;
     c.delivery.max_queued = 32;

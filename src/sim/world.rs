@@ -200,7 +200,7 @@ impl Sim {
             faults_over: sched
                 .faults_over()
                 .saturating_add(hb)
-                .saturating_add(millis(cfg.delivery.ack_timeout)),
+                .saturating_add(resend_cap(&cfg)),
             over: false,
             bound,
             healthy_at: None,
@@ -283,6 +283,7 @@ impl Sim {
     pub(super) fn run(mut self) -> Outcome {
         let drain = millis(self.cfg.delivery.ack_timeout)
             .saturating_mul(3)
+            .saturating_add(resend_cap(&self.cfg))
             .saturating_add(millis(self.cfg.heartbeat.interval))
             .saturating_add(self.sched.link.max_latency().saturating_mul(4))
             .saturating_add(1_000);
@@ -476,4 +477,10 @@ impl Sim {
             }
         }
     }
+}
+
+/// The longest a lost frame on a live link can wait for its resend: the
+/// back-off ceiling (F5), at least one `ack_timeout`.
+fn resend_cap(cfg: &crate::config::Config) -> u64 {
+    millis(cfg.delivery.max_ack_timeout.max(cfg.delivery.ack_timeout))
 }

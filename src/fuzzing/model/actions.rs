@@ -327,9 +327,11 @@ impl Model {
                 hinted(h)
             } else {
                 match ctx.plan {
-                    Plan::Backoff if standing.is_some() => {
+                    // A window widens the first attempt's window only.
+                    Plan::Backoff if standing.is_some() && next == 1 => {
                         self.prev = drawn;
-                        (Duration::ZERO, standing.map_or(Duration::ZERO, floor_ms))
+                        let w = standing.map_or(Duration::ZERO, floor_ms);
+                        (drawn.0, drawn.1.max(w))
                     }
                     Plan::Backoff => {
                         self.prev = (delay, delay);

@@ -158,7 +158,7 @@ impl Model {
                 let open = self
                     .live
                     .is_some_and(|l| l.conn == conn && l.status == Status::Open);
-                if open {
+                if open && client {
                     let window = window.min(self.cfg.max_retry_after);
                     self.window = (!window.is_zero()).then_some((conn, window));
                 } else {

@@ -53,6 +53,7 @@ use rand_core::Rng;
 
 use crate::time::Instant;
 
+mod nanos;
 mod policy;
 mod presets;
 #[cfg(test)]

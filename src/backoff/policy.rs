@@ -3,6 +3,7 @@
 use core::time::Duration;
 use rand_core::Rng;
 
+use super::nanos;
 use crate::error::ConfigError;
 use crate::random::uniform;
 
@@ -344,7 +345,24 @@ fn grow_ns(initial: u128, factor_permille: u32, attempt: u32, stop: u128) -> u12
 }
 
 impl BackoffPolicy {
+    /// The draw for `attempt`. The default policy with windows that fit u64
+    /// nanoseconds (every real one) is computed inline with one shift and
+    /// one division; everything else takes the exact `u128` path.
+    #[inline]
     fn plan(&self, attempt: u32, prev: Duration) -> Option<Plan> {
+        if let BackoffPolicy::Rfc6455 { first_window, cap } = *self {
+            if let Some(hi) = nanos::rfc6455_hi_ms(first_window, cap, attempt) {
+                return Some(Plan {
+                    lo: 0,
+                    hi,
+                    cap: u64::MAX,
+                });
+            }
+        }
+        self.plan_exact(attempt, prev)
+    }
+
+    fn plan_exact(&self, attempt: u32, prev: Duration) -> Option<Plan> {
         let attempt = attempt.max(1);
         match *self {
             BackoffPolicy::Rfc6455 { first_window, cap } => {

@@ -19,7 +19,7 @@ use crate::fallback::Fallback;
 use crate::heartbeat::{Heartbeat, RttStats};
 use crate::io::{Action, ConnId, FailReason, Input, State, Transport};
 use crate::queue::{ActionQueue, MAX_PER_INPUT};
-use crate::time::{earliest, Clock, Instant};
+use crate::time::{Clock, Earliest, Instant};
 
 /// Which end of the session this engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -333,10 +333,19 @@ impl<R: Rng> Connection<R> {
     /// sequence order) and overdue reports; last a `ScheduleTimer` when the
     /// earliest deadline moved.
     #[must_use]
+    #[inline]
     pub fn poll_action(&mut self) -> Option<Action> {
+        // Queued control actions are a ring pop, inlined into the driver's
+        // loop; everything computed from the cursors is out of line.
         if let Some(a) = self.queue.pop() {
             return Some(a);
         }
+        self.poll_computed()
+    }
+
+    /// `poll_action` once the queue is empty: acks, transmits, overdue
+    /// reports, then the timer announcement.
+    fn poll_computed(&mut self) -> Option<Action> {
         let now = self.clock.now();
         if let Phase::Open { conn, .. } = self.phase {
             if let Some(upto) = self.delivery.poll_ack(now, &self.cfg.delivery) {
@@ -364,20 +373,25 @@ impl<R: Rng> Connection<R> {
     /// deadline already passed is due now). Call `handle(t, Input::Timeout)`
     /// when the clock reaches it.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let phase = match self.phase {
-            Phase::Connecting { deadline, .. } | Phase::Closing { deadline, .. } => Some(deadline),
-            Phase::Waiting { until } => Some(until),
-            Phase::Open { transport, .. } => {
-                let probe = match transport {
-                    Transport::Http => self.fallback.poll_timeout(),
-                    Transport::WebSocket => None,
-                };
-                earliest(self.heartbeat.poll_timeout(), probe)
+        let acc = match self.phase {
+            Phase::Connecting { deadline, .. } | Phase::Closing { deadline, .. } => {
+                Earliest::NONE.with(Some(deadline))
             }
-            _ => None,
+            Phase::Waiting { until } => Earliest::NONE.with(Some(until)),
+            Phase::Open { transport, .. } => {
+                let acc = self.heartbeat.fold_timeout(Earliest::NONE);
+                match transport {
+                    Transport::Http => acc.with(self.fallback.poll_timeout()),
+                    Transport::WebSocket => acc,
+                }
+            }
+            _ => Earliest::NONE,
         };
-        earliest(phase, self.delivery.poll_timeout(&self.cfg.delivery))
+        self.delivery
+            .fold_timeout(acc, &self.cfg.delivery)
+            .get()
             .map(|t| t.max(self.clock.now()))
     }
 

@@ -84,7 +84,7 @@
 use core::time::Duration;
 
 use crate::dedup::DedupWindow;
-use crate::time::{earliest, Instant};
+use crate::time::{earliest, Earliest, Instant};
 
 mod overdue;
 #[cfg(test)]
@@ -400,16 +400,22 @@ impl Delivery {
     #[must_use]
     #[inline]
     pub fn poll_timeout(&self, cfg: &DeliveryConfig) -> Option<Instant> {
+        self.fold_timeout(Earliest::NONE, cfg).get()
+    }
+
+    /// [`poll_timeout`](Self::poll_timeout) folded into `acc`.
+    #[must_use]
+    #[inline]
+    pub(crate) fn fold_timeout(&self, acc: Earliest, cfg: &DeliveryConfig) -> Earliest {
         let ack = if self.open && cfg.acks {
             self.ack_due
         } else {
             None
         };
-        let overdue = self.overdue_due(cfg).map(|(_, at)| at);
-        earliest(
-            earliest(ack, self.retransmit_at),
-            earliest(self.resume_until, overdue),
-        )
+        acc.with(ack)
+            .with(self.retransmit_at)
+            .with(self.resume_until)
+            .with(self.overdue_due(cfg).map(|(_, at)| at))
     }
 
     /// Applies due timers: a retransmit rewinds to the ack mark, an expired

@@ -97,7 +97,7 @@ use crate::error::ConfigError;
 use crate::random::uniform_duration;
 use crate::rtt::RttEstimator;
 pub use crate::rtt::RttStats;
-use crate::time::{earliest, Instant};
+use crate::time::{earliest, Earliest, Instant};
 
 #[cfg(test)]
 mod tests;
@@ -352,6 +352,13 @@ impl Heartbeat {
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         earliest(self.next_ping, self.deadline)
+    }
+
+    /// [`poll_timeout`](Self::poll_timeout) folded into `acc`.
+    #[must_use]
+    #[inline]
+    pub(crate) fn fold_timeout(&self, acc: Earliest) -> Earliest {
+        acc.with(self.next_ping).with(self.deadline)
     }
 
     /// Run due timers; call when `now >= poll_timeout()` (earlier calls are

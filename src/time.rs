@@ -91,6 +91,46 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
     }
 }
 
+/// The earliest of several optional deadlines, folded one at a time.
+///
+/// Equal to chaining [`earliest`], but the running minimum stays a plain
+/// `u64` and a flag between steps instead of being rebuilt as an `Option`
+/// at each one: `poll_timeout` folds six deadlines on every drain, and this
+/// keeps each fold to a test and a conditional move.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Earliest {
+    at: u64,
+    armed: bool,
+}
+
+impl Earliest {
+    /// Nothing armed yet.
+    pub(crate) const NONE: Self = Self {
+        at: u64::MAX,
+        armed: false,
+    };
+
+    /// Folds in one deadline (`None` = not armed).
+    #[must_use]
+    #[inline]
+    pub(crate) fn with(self, d: Option<Instant>) -> Self {
+        match d {
+            Some(t) => Self {
+                at: self.at.min(t.0),
+                armed: true,
+            },
+            None => self,
+        }
+    }
+
+    /// The earliest armed deadline, or `None` if none was.
+    #[must_use]
+    #[inline]
+    pub(crate) fn get(self) -> Option<Instant> {
+        self.armed.then_some(Instant(self.at))
+    }
+}
+
 /// The engine's view of time: the latest `now` it has seen.
 ///
 /// `observe` clamps a backwards step to the latest value, which is what
@@ -185,5 +225,25 @@ mod tests {
             Some(Instant::from_millis(1))
         );
         assert_eq!(earliest(None, None), None);
+    }
+
+    #[test]
+    fn folding_equals_chaining_earliest() {
+        // The end of time is armed, not "never": it must not read as None.
+        let values = [0, 1, 2, 1_000, u64::MAX - 1, u64::MAX];
+        let opts: std::vec::Vec<Option<Instant>> = values
+            .iter()
+            .map(|&v| Some(Instant::from_millis(v)))
+            .chain([None])
+            .collect();
+        for &a in &opts {
+            for &b in &opts {
+                for &c in &opts {
+                    let folded = Earliest::NONE.with(a).with(b).with(c).get();
+                    assert_eq!(folded, earliest(earliest(a, b), c), "{a:?} {b:?} {c:?}");
+                }
+            }
+        }
+        assert_eq!(Earliest::NONE.get(), None);
     }
 }

@@ -80,7 +80,9 @@ impl TryRng for SplitMix {
     }
 }
 
-type Engine = Connection<SplitMix>;
+/// Every client of a row shares the row's one `Config` (the engine borrows
+/// it instead of holding a 768-byte copy each).
+type Engine<'a> = Connection<SplitMix, &'a Config>;
 
 /// How the server's refusal reaches the client.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -188,7 +190,7 @@ enum Event {
 
 struct Sim<'a> {
     policy: &'a Policy,
-    engines: Vec<Engine>,
+    engines: Vec<Engine<'a>>,
     connected: Vec<bool>,
     queue: BinaryHeap<Reverse<(u64, u64, Event)>>,
     seq: u64,
@@ -316,7 +318,7 @@ fn simulate(policy: &Policy, args: &Args) -> Outcome {
     let engines = (0..n)
         .map(|i| {
             let rng = SplitMix(args.seed.wrapping_mul(0x1_0000_0001) ^ i as u64);
-            Connection::new(config, rng).expect("valid preset")
+            Connection::new(&config, rng).expect("valid preset")
         })
         .collect();
     let mut sim = Sim {
@@ -515,7 +517,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let engine_bytes = std::mem::size_of::<Engine>();
+    let engine_bytes = std::mem::size_of::<Engine<'static>>();
     println!(
         "N = {} clients, C = {}/s (burst {}), N/C = {:.1} s; one engine = {} B, {} MB per policy row",
         args.clients,

@@ -6,6 +6,7 @@
 
 mod lifecycle;
 
+use core::borrow::Borrow;
 use core::time::Duration;
 
 use rand_core::Rng;
@@ -86,9 +87,15 @@ pub struct Stats {
 }
 
 /// The session engine. See the [crate docs](crate) for the driver loop.
+///
+/// `C` is how the engine holds its [`Config`]: by value (the default), or
+/// shared through anything that borrows as one, such as `&'static Config`
+/// or `Arc<Config>`. A server holding many sessions with one configuration
+/// shares it instead of keeping a copy (768 bytes on 64-bit targets) in
+/// every engine; the engine reads it, never changes it.
 #[derive(Debug)]
-pub struct Connection<R> {
-    cfg: Config,
+pub struct Connection<R, C = Config> {
+    cfg: C,
     rng: R,
     role: Role,
     clock: Clock,
@@ -111,22 +118,22 @@ pub struct Connection<R> {
     stats: Stats,
 }
 
-impl<R: Rng> Connection<R> {
+impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
     /// A client engine, `Idle` until `Start`. Fails if `config` does not
     /// validate.
-    pub fn new(config: Config, rng: R) -> Result<Self, ConfigError> {
+    pub fn new(config: C, rng: R) -> Result<Self, ConfigError> {
         Self::with_role(config, rng, Role::Client)
     }
 
     /// A server-side session engine, `Idle` until the first
     /// [`accept`](Self::accept). It pings, answers, acks and resumes exactly
     /// like a client, and never dials.
-    pub fn server(config: Config, rng: R) -> Result<Self, ConfigError> {
+    pub fn server(config: C, rng: R) -> Result<Self, ConfigError> {
         Self::with_role(config, rng, Role::Server)
     }
 
-    fn with_role(cfg: Config, rng: R, role: Role) -> Result<Self, ConfigError> {
-        cfg.validate()?;
+    fn with_role(cfg: C, rng: R, role: Role) -> Result<Self, ConfigError> {
+        cfg.borrow().validate()?;
         Ok(Self {
             cfg,
             rng,
@@ -195,7 +202,7 @@ impl<R: Rng> Connection<R> {
     /// The validated configuration.
     #[must_use]
     pub fn config(&self) -> &Config {
-        &self.cfg
+        self.cfg.borrow()
     }
 
     /// Counters.
@@ -291,7 +298,7 @@ impl<R: Rng> Connection<R> {
         // once the message is accepted.
         let seq = self
             .delivery
-            .push(now.max(self.clock.now()), &self.cfg.delivery)?;
+            .push(now.max(self.clock.now()), &self.cfg.borrow().delivery)?;
         let now = self.clock.observe(now);
         if self.phase == (Phase::Idle { lazy: true }) && self.role == Role::Client {
             self.start_connect(now, None);
@@ -348,15 +355,18 @@ impl<R: Rng> Connection<R> {
     fn poll_computed(&mut self) -> Option<Action> {
         let now = self.clock.now();
         if let Phase::Open { conn, .. } = self.phase {
-            if let Some(upto) = self.delivery.poll_ack(now, &self.cfg.delivery) {
+            if let Some(upto) = self.delivery.poll_ack(now, &self.cfg.borrow().delivery) {
                 return Some(Action::Ack { conn, upto });
             }
-            if let Some(seq) = self.delivery.poll_transmit(now, &self.cfg.delivery) {
+            if let Some(seq) = self
+                .delivery
+                .poll_transmit(now, &self.cfg.borrow().delivery)
+            {
                 self.stats.transmits = self.stats.transmits.saturating_add(1);
                 return Some(Action::Transmit { conn, seq });
             }
         }
-        if let Some(seq) = self.delivery.poll_overdue(now, &self.cfg.delivery) {
+        if let Some(seq) = self.delivery.poll_overdue(now, &self.cfg.borrow().delivery) {
             return Some(Action::DeliveryOverdue { seq });
         }
         let next = self.poll_timeout();
@@ -390,7 +400,7 @@ impl<R: Rng> Connection<R> {
             _ => Earliest::NONE,
         };
         self.delivery
-            .fold_timeout(acc, &self.cfg.delivery)
+            .fold_timeout(acc, &self.cfg.borrow().delivery)
             .get()
             .map(|t| t.max(self.clock.now()))
     }

@@ -22,6 +22,9 @@ use redial::{
 /// The engine without its rng (the driver chooses it: ChaCha8Rng adds 304 B,
 /// a SplitMix64 8 B).
 type Engine = Connection<()>;
+/// The same engine holding its config by reference (`&'static Config`;
+/// `Arc<Config>` is the same size), as a server with many sessions would.
+type SharedEngine = Connection<(), &'static Config>;
 
 /// Slots of the action queue (`queue::CAPACITY`, private) and its two
 /// `usize` cursors.
@@ -34,6 +37,11 @@ const AIM_WITHOUT_WINDOWS: usize = 256;
 fn parts() -> Vec<(&'static str, usize, usize)> {
     vec![
         ("Connection (engine, no rng)", size_of::<Engine>(), 4_168),
+        (
+            "Connection sharing its Config (&/Arc)",
+            size_of::<SharedEngine>(),
+            3_408,
+        ),
         (
             "  Config (copied into every engine)",
             size_of::<Config>(),
@@ -83,6 +91,11 @@ fn sizes_stay_within_their_budgets() {
     println!(
         "engine without its fixed windows: {rest} B (aim {AIM_WITHOUT_WINDOWS} B, {} B over)",
         rest.saturating_sub(AIM_WITHOUT_WINDOWS)
+    );
+    let shared_rest = size_of::<SharedEngine>() - windows;
+    println!(
+        "sharing its config, without its fixed windows: {shared_rest} B ({} B over the aim)",
+        shared_rest.saturating_sub(AIM_WITHOUT_WINDOWS)
     );
     if cfg!(target_pointer_width = "64") {
         for (name, size, budget) in &parts {

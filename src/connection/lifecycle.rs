@@ -5,12 +5,14 @@
 //! ignored, which is what makes "one loss, one reconnect" (R27) hold even when
 //! an explicit close and its `onclose` both arrive.
 
+use core::borrow::Borrow;
 use core::time::Duration;
 
 use rand_core::Rng;
 
 use super::{Connection, Phase, Role};
 use crate::close::{self, CloseAction};
+use crate::config::Config;
 use crate::delivery::{ProtocolError, Verdict};
 use crate::error::Error;
 use crate::heartbeat::HeartbeatEvent;
@@ -29,7 +31,7 @@ enum Plan {
     AtLeast { floor: Duration },
 }
 
-impl<R: Rng> Connection<R> {
+impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
     pub(super) fn on_start(&mut self, now: Instant) {
         if self.role == Role::Server {
             return;
@@ -60,7 +62,7 @@ impl<R: Rng> Connection<R> {
         self.set_phase(Phase::Connecting {
             conn,
             transport,
-            deadline: now + self.cfg.connect_timeout,
+            deadline: now + self.cfg.borrow().connect_timeout,
             probe: force.is_some(),
         });
         self.stats.connects = self.stats.connects.saturating_add(1);
@@ -92,12 +94,12 @@ impl<R: Rng> Connection<R> {
         self.retry_after = None;
         self.backoff.on_open(now);
         self.heartbeat
-            .on_open(now, &self.cfg.heartbeat, &mut self.rng);
+            .on_open(now, &self.cfg.borrow().heartbeat, &mut self.rng);
         match transport {
             Transport::WebSocket => self.fallback.on_websocket_open(),
-            Transport::Http => self.fallback.on_http_open(now, &self.cfg.fallback),
+            Transport::Http => self.fallback.on_http_open(now, &self.cfg.borrow().fallback),
         }
-        if let Some(last) = self.delivery.on_open(now, &self.cfg.delivery) {
+        if let Some(last) = self.delivery.on_open(now, &self.cfg.borrow().delivery) {
             self.emit(Action::Resume { conn, last });
         }
     }
@@ -106,10 +108,10 @@ impl<R: Rng> Connection<R> {
     pub(super) fn transport_gone(&mut self, now: Instant) {
         let was_open = matches!(self.phase, Phase::Open { .. });
         self.heartbeat.on_close();
-        self.delivery.on_close(&self.cfg.delivery);
+        self.delivery.on_close(&self.cfg.borrow().delivery);
         self.fallback.on_http_close();
         if was_open {
-            self.backoff.on_close(now, &self.cfg.reconnect);
+            self.backoff.on_close(now, &self.cfg.borrow().reconnect);
             if self.backoff.attempt() == 0 {
                 // The connection stayed up past min_uptime: the 1011 streak ends too.
                 self.server_errors = 0;
@@ -147,7 +149,7 @@ impl<R: Rng> Connection<R> {
     /// The peer (or the network) closed: the close policy decides (R3).
     fn after_close(&mut self, now: Instant, code: u16) {
         let pending = self.delivery.queued() > 0;
-        match self.cfg.close.action(code) {
+        match self.cfg.borrow().close.action(code) {
             CloseAction::Stop | CloseAction::Lazy if pending => self.reconnect(now, Plan::Backoff),
             // Stop and Lazy differ only while work is queued (handled above):
             // either way a later send reconnects, so an accepted message is
@@ -158,7 +160,7 @@ impl<R: Rng> Connection<R> {
             CloseAction::Retry => self.reconnect(now, Plan::Backoff),
             CloseAction::RetryBudgeted => {
                 self.server_errors = self.server_errors.saturating_add(1);
-                if self.server_errors > self.cfg.server_error_budget {
+                if self.server_errors > self.cfg.borrow().server_error_budget {
                     self.fail(FailReason::ServerErrors {
                         count: self.server_errors,
                     });
@@ -185,7 +187,10 @@ impl<R: Rng> Connection<R> {
             self.set_phase(Phase::Offline);
             return;
         }
-        let Some(drawn) = self.backoff.next_delay(&self.cfg.reconnect, &mut self.rng) else {
+        let Some(drawn) = self
+            .backoff
+            .next_delay(&self.cfg.borrow().reconnect, &mut self.rng)
+        else {
             self.fail(FailReason::AttemptsExhausted {
                 attempts: self.backoff.attempt(),
             });
@@ -202,7 +207,7 @@ impl<R: Rng> Connection<R> {
             .filter(|&(conn, _)| conn == ConnId(self.generation))
             .map(|(_, w)| w);
         let first = if self.backoff.attempt() == 1 {
-            self.cfg.reconnect.policy.bounds(1, Duration::ZERO)
+            self.cfg.borrow().reconnect.policy.bounds(1, Duration::ZERO)
         } else {
             None
         };
@@ -261,7 +266,7 @@ impl<R: Rng> Connection<R> {
         }
         let downgrade = match (error, transport) {
             (ConnectError::InvalidUrl, Transport::WebSocket) => {
-                match self.fallback.on_invalid_url(&self.cfg.fallback) {
+                match self.fallback.on_invalid_url(&self.cfg.borrow().fallback) {
                     Some(reason) => Some(reason),
                     None => return self.fail(FailReason::InvalidUrl),
                 }
@@ -269,9 +274,9 @@ impl<R: Rng> Connection<R> {
             (ConnectError::InvalidUrl, Transport::Http) => {
                 return self.fail(FailReason::InvalidUrl)
             }
-            (ConnectError::Handshake { .. }, Transport::WebSocket) => {
-                self.fallback.on_handshake_refused(&self.cfg.fallback)
-            }
+            (ConnectError::Handshake { .. }, Transport::WebSocket) => self
+                .fallback
+                .on_handshake_refused(&self.cfg.borrow().fallback),
             // Network loss never downgrades (R13).
             _ => None,
         };
@@ -305,15 +310,16 @@ impl<R: Rng> Connection<R> {
             return self.stale();
         }
         // Any inbound frame proves the link is alive (R23).
-        self.heartbeat.on_inbound(now, &self.cfg.heartbeat);
-        let cfg = &self.cfg.delivery;
+        self.heartbeat.on_inbound(now, &self.cfg.borrow().heartbeat);
+        let cfg = &self.cfg.borrow().delivery;
         let result = match frame {
             Frame::Ping { nonce } => {
                 self.emit(Action::SendPong { conn, nonce });
                 Ok(())
             }
             Frame::Pong { nonce } => {
-                self.heartbeat.on_pong(now, nonce, &self.cfg.heartbeat);
+                self.heartbeat
+                    .on_pong(now, nonce, &self.cfg.borrow().heartbeat);
                 Ok(())
             }
             Frame::Data(id) => {
@@ -385,7 +391,10 @@ impl<R: Rng> Connection<R> {
             Phase::Waiting { until } if until <= now => self.start_connect(now, None),
             Phase::Open { conn, transport } => {
                 if self.heartbeat.poll_timeout().is_some_and(|t| t <= now) {
-                    match self.heartbeat.handle_timeout(now, &self.cfg.heartbeat) {
+                    match self
+                        .heartbeat
+                        .handle_timeout(now, &self.cfg.borrow().heartbeat)
+                    {
                         Some(HeartbeatEvent::SendPing { nonce }) => {
                             self.emit(Action::SendPing { conn, nonce });
                         }
@@ -407,7 +416,8 @@ impl<R: Rng> Connection<R> {
             }
             _ => {}
         }
-        self.delivery.handle_timeout(now, &self.cfg.delivery);
+        self.delivery
+            .handle_timeout(now, &self.cfg.borrow().delivery);
     }
 
     /// The heartbeat found the link dead: close, forget the socket at once (do
@@ -427,12 +437,16 @@ impl<R: Rng> Connection<R> {
         self.online = true;
         match self.phase {
             Phase::Offline => {
-                let delay = uniform_duration(&mut self.rng, Duration::ZERO, self.cfg.online_jitter);
+                let delay = uniform_duration(
+                    &mut self.rng,
+                    Duration::ZERO,
+                    self.cfg.borrow().online_jitter,
+                );
                 self.wait(now, delay);
             }
             Phase::Open { conn, .. } => {
                 if let Some(HeartbeatEvent::SendPing { nonce }) =
-                    self.heartbeat.on_online(now, &self.cfg.heartbeat)
+                    self.heartbeat.on_online(now, &self.cfg.borrow().heartbeat)
                 {
                     self.emit(Action::SendPing { conn, nonce });
                 }
@@ -454,7 +468,7 @@ impl<R: Rng> Connection<R> {
                 // The OS says the network is gone, but a socket can survive a
                 // brief blip: probe with a short deadline instead of dropping.
                 if let Some(HeartbeatEvent::SendPing { nonce }) =
-                    self.heartbeat.on_offline(now, &self.cfg.heartbeat)
+                    self.heartbeat.on_offline(now, &self.cfg.borrow().heartbeat)
                 {
                     self.emit(Action::SendPing { conn, nonce });
                 }
@@ -473,10 +487,10 @@ impl<R: Rng> Connection<R> {
                 self.heartbeat.on_close();
                 // Nothing is sent while Closing: delivery must not keep an
                 // ack deadline armed (it would stay due until the close ends).
-                self.delivery.on_close(&self.cfg.delivery);
+                self.delivery.on_close(&self.cfg.borrow().delivery);
                 self.set_phase(Phase::Closing {
                     conn,
-                    deadline: now + self.cfg.close_timeout,
+                    deadline: now + self.cfg.borrow().close_timeout,
                 });
             }
             Phase::Connecting { conn, .. } => {
@@ -499,7 +513,7 @@ impl<R: Rng> Connection<R> {
         if !latest || (self.live_conn() != Some(conn) && self.reported_closed != Some(conn)) {
             return self.stale();
         }
-        let after = after.min(self.cfg.max_retry_after);
+        let after = after.min(self.cfg.borrow().max_retry_after);
         match self.phase {
             // The hint arrived after the close: it replaces the wait.
             Phase::Waiting { .. } => {
@@ -521,7 +535,7 @@ impl<R: Rng> Connection<R> {
         if !open || self.role == Role::Server {
             return self.stale();
         }
-        let window = window.min(self.cfg.max_retry_after);
+        let window = window.min(self.cfg.borrow().max_retry_after);
         self.window = (!window.is_zero()).then_some((conn, window));
     }
 

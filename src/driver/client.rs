@@ -1,8 +1,9 @@
 //! [`Client`]: a session that dials, reconnects, falls back and resumes.
 
-#[allow(unused_imports)]
 use super::prelude::*;
 use bytes::Bytes;
+#[allow(unused_imports)]
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::http::Base;
@@ -165,7 +166,7 @@ impl Client {
             let _ = ev_tx.send(e);
         });
         let pump = Pump::new(
-            config.engine,
+            Arc::new(config.engine),
             seed_or_random(config.seed, sid),
             config.epoch,
             emit,

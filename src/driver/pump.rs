@@ -2,9 +2,10 @@
 //! drain every action, carry each one out on the right link, keep payloads
 //! in an [`Outbox`], hand deliveries to the app.
 
-#[allow(unused_imports)]
 use super::prelude::*;
 use std::collections::HashMap;
+#[allow(unused_imports)]
+use std::sync::Arc;
 
 use bytes::Bytes;
 use rand_chacha::rand_core::SeedableRng;
@@ -41,7 +42,8 @@ pub(crate) type Emit = Box<dyn Fn(Event) + Send + Sync>;
 
 /// One engine and everything it needs to act.
 pub(crate) struct Pump {
-    engine: Connection<ChaCha8Rng>,
+    /// Server sessions share one config; a client holds its own.
+    engine: Connection<ChaCha8Rng, Arc<Config>>,
     epoch: Epoch,
     outbox: Outbox<Bytes>,
     links: HashMap<ConnId, Link>,
@@ -74,7 +76,7 @@ fn bytes_of(e: Envelope<'_>) -> Bytes {
 impl Pump {
     /// A client (with a dialer) or server engine.
     pub(crate) fn new(
-        config: Config,
+        config: Arc<Config>,
         seed: u64,
         epoch: Epoch,
         emit: Emit,

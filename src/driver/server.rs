@@ -144,6 +144,8 @@ struct Counters {
 
 struct Shared {
     cfg: ServerConfig,
+    /// `cfg.engine`, shared by every session engine instead of copied.
+    engine_cfg: Arc<Config>,
     sessions: Mutex<HashMap<u64, mpsc::UnboundedSender<SessionCmd>>>,
     /// The live HTTP transport per session: its token and pipe.
     pipes: Mutex<HashMap<u64, (u32, Arc<HttpPipe>)>>,
@@ -181,7 +183,7 @@ impl Shared {
         let (tx, rx) = mpsc::unbounded_channel();
         // The config was validated in Server::new, so this cannot fail.
         if let Ok(pump) = Pump::new(
-            self.cfg.engine,
+            Arc::clone(&self.engine_cfg),
             seed,
             self.cfg.epoch,
             emit,
@@ -236,6 +238,7 @@ impl Server {
         let presence = Arc::new(Mutex::new(Presence::new(cfg.presence)?));
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
+            engine_cfg: Arc::new(cfg.engine),
             cfg,
             sessions: Mutex::new(HashMap::new()),
             pipes: Mutex::new(HashMap::new()),

@@ -316,7 +316,7 @@ impl Delivery {
 
     /// Judges an inbound data message (see [`Verdict`]).
     #[must_use = "a Duplicate or Gap must not reach the app"]
-    #[inline]
+    #[inline(always)] // the per-message path of `Connection::handle`
     pub fn on_data(&mut self, now: Instant, id: DataId, cfg: &DeliveryConfig) -> Verdict {
         let now = self.observe(now);
         match id {

@@ -297,6 +297,9 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
         self.start_connect(now, None);
     }
 
+    // Forced into `handle`: inbound frames are the hottest input, and the
+    // call cost a second prologue per message (icount: inbound 362 -> 355).
+    #[inline(always)]
     pub(super) fn on_frame(&mut self, now: Instant, conn: ConnId, frame: Frame) {
         let Phase::Open { conn: live, .. } = self.phase else {
             if self.live_conn() == Some(conn) {

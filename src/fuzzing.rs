@@ -74,14 +74,25 @@ impl fmt::Display for Violation {
 }
 
 /// `Err(Violation)` with a formatted message unless the condition holds.
+///
+/// The message is only built on failure, in a cold, out-of-line function,
+/// so a check that passes costs its condition and a branch.
 macro_rules! ensure {
     ($cond:expr, $($arg:tt)+) => {
         if !$cond {
-            return Err($crate::fuzzing::Violation::new(::std::format!($($arg)+)));
+            return Err($crate::fuzzing::violation(::core::format_args!($($arg)+)));
         }
     };
 }
 pub(crate) use ensure;
+
+/// The [`Violation`] for a failed [`ensure!`]: kept out of line and cold
+/// so the formatting code stays out of the checks' hot paths.
+#[cold]
+#[inline(never)]
+pub(crate) fn violation(args: fmt::Arguments<'_>) -> Violation {
+    Violation::new(std::fmt::format(args))
+}
 
 /// Which known engine findings (numbered as in `TESTING.md`) the checks
 /// hold the engine to instead of tolerating. Tolerated by default, so the

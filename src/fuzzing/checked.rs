@@ -5,7 +5,7 @@ use std::vec::Vec;
 
 use rand_core::Rng;
 
-use super::model::{Before, Ctx};
+use super::model::{Ctx, Snapshot};
 use super::{ensure, Model, Violation};
 use crate::config::Config;
 use crate::connection::{Connection, Role};
@@ -24,6 +24,8 @@ use crate::time::Instant;
 pub struct Checked<R> {
     engine: Connection<R>,
     model: Model,
+    /// The engine's getters after the last step (or at construction).
+    snap: Snapshot,
     actions: Vec<Action>,
     trace: Option<String>,
 }
@@ -39,6 +41,7 @@ impl<R: Rng> Checked<R> {
             Role::Server => Connection::server(cfg, rng)?,
         };
         Ok(Self {
+            snap: Snapshot::of(&engine),
             engine,
             model: Model::new(cfg, role),
             actions: Vec::new(),
@@ -56,6 +59,20 @@ impl<R: Rng> Checked<R> {
     #[must_use]
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The engine's `poll_timeout()`, as read and checked at the end of
+    /// the last step (the engine has not changed since).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.snap.poll_timeout
+    }
+
+    /// The engine's `state()`, as read and checked at the end of the last
+    /// step.
+    #[must_use]
+    pub fn state(&self) -> crate::io::State {
+        self.snap.state
     }
 
     /// Check the documented contract even where the engine is known to
@@ -99,10 +116,10 @@ impl<R: Rng> Checked<R> {
     /// # Errors
     /// The first invariant the step broke.
     pub fn input(&mut self, now: Instant, input: Input) -> Result<Result<(), Error>, Violation> {
-        let before = Before::of(&self.engine);
-        let ctx = self.model.pre_input(now, input, &before);
+        let mut ctx = self.model.ctx(now, input, &self.snap);
+        self.model.pre_input(&mut ctx);
         let r = self.engine.handle(now, input);
-        self.finish(ctx, r.err())?;
+        self.finish(&mut ctx, r.err())?;
         Ok(r)
     }
 
@@ -112,18 +129,18 @@ impl<R: Rng> Checked<R> {
     /// # Errors
     /// The first invariant the step broke.
     pub fn send(&mut self, now: Instant) -> Result<Result<u64, Error>, Violation> {
-        let before = Before::of(&self.engine);
-        let ctx = self.model.pre_input(now, Input::Send, &before);
+        let mut ctx = self.model.ctx(now, Input::Send, &self.snap);
+        self.model.pre_input(&mut ctx);
         let r = self.engine.send(now);
         if let Ok(seq) = r {
             let next = self.engine.delivery().next_seq();
             ensure!(
-                seq == before.next_seq && next == seq.saturating_add(1),
+                seq == ctx.before.next_seq && next == seq.saturating_add(1),
                 "send returned {seq}, next_seq was {} and is now {next}",
-                before.next_seq
+                ctx.before.next_seq
             );
         }
-        self.finish(ctx, r.err())?;
+        self.finish(&mut ctx, r.err())?;
         Ok(r)
     }
 
@@ -132,8 +149,8 @@ impl<R: Rng> Checked<R> {
     /// # Errors
     /// The first invariant the step broke.
     pub fn accept(&mut self, now: Instant) -> Result<Result<ConnId, Error>, Violation> {
-        let before = Before::of(&self.engine);
-        let ctx = self.model.pre_input(now, Input::Accepted, &before);
+        let mut ctx = self.model.ctx(now, Input::Accepted, &self.snap);
+        self.model.pre_input(&mut ctx);
         let r = self.engine.accept(now);
         if let Ok(conn) = r {
             ensure!(
@@ -142,7 +159,7 @@ impl<R: Rng> Checked<R> {
                 self.model.issued()
             );
         }
-        self.finish(ctx, r.err())?;
+        self.finish(&mut ctx, r.err())?;
         Ok(r)
     }
 
@@ -159,13 +176,20 @@ impl<R: Rng> Checked<R> {
         now: Instant,
         n: usize,
     ) -> Result<(usize, Instant), Violation> {
-        let first = Before::of(&self.engine);
+        let first = self.snap;
         let mut last: Option<Ctx> = None;
         let mut fed = 0;
-        let t = self.engine.poll_timeout().map_or(now, |d| d.max(now));
-        for _ in 0..n {
-            let b = Before::of(&self.engine);
-            let mut c = self.model.pre_input(t, Input::Timeout, &b);
+        let t = first.poll_timeout.map_or(now, |d| d.max(now));
+        for i in 0..n {
+            // No check runs between the timeouts of a batch, so only the
+            // first one starts from the checked snapshot.
+            let b = if i == 0 {
+                first
+            } else {
+                Snapshot::of(&self.engine)
+            };
+            let mut c = self.model.ctx(t, Input::Timeout, &b);
+            self.model.pre_input(&mut c);
             c.batch = true;
             match self.engine.handle(t, Input::Timeout) {
                 Ok(()) => {
@@ -180,17 +204,27 @@ impl<R: Rng> Checked<R> {
             }
         }
         let Some(mut ctx) = last else {
+            // Refused at once: check_refusal found the engine unchanged, but
+            // (tolerant F1) its clock may have moved; read it again.
+            self.snap.read(&self.engine);
             return Ok((0, t));
         };
         ctx.before = first;
         self.drain(&mut ctx)?;
-        self.model.check_invariants(&self.engine, &ctx)?;
+        self.check(&ctx)?;
         Ok((fed, t))
     }
 
-    fn finish(&mut self, mut ctx: Ctx, err: Option<Error>) -> Result<(), Violation> {
+    /// Takes the snapshot after a drained step, checks every invariant on
+    /// it, and keeps it as the next step's "before".
+    fn check(&mut self, ctx: &Ctx) -> Result<(), Violation> {
+        self.snap.read(&self.engine);
+        self.model.check_invariants(&self.snap, ctx)
+    }
+
+    fn finish(&mut self, ctx: &mut Ctx, err: Option<Error>) -> Result<(), Violation> {
         match err {
-            Some(e) => self.model.check_refusal(&self.engine, &ctx, e)?,
+            Some(e) => self.model.check_refusal(&self.engine, ctx, e)?,
             None => {
                 ensure!(
                     ctx.expect_err.is_none(),
@@ -202,7 +236,7 @@ impl<R: Rng> Checked<R> {
                 self.model.clock = ctx.now;
             }
         }
-        self.drain(&mut ctx)?;
+        self.drain(ctx)?;
         if err.is_some() {
             ensure!(
                 ctx.control == 0,
@@ -211,7 +245,7 @@ impl<R: Rng> Checked<R> {
                 self.actions
             );
         }
-        self.model.check_invariants(&self.engine, &ctx)
+        self.check(ctx)
     }
 
     fn drain(&mut self, ctx: &mut Ctx) -> Result<(), Violation> {

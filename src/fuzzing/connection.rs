@@ -288,7 +288,7 @@ fn fire<R: rand_core::Rng>(
     n: usize,
 ) -> Result<(), Violation> {
     for _ in 0..n {
-        let Some(at) = h.engine().poll_timeout() else {
+        let Some(at) = h.poll_timeout() else {
             break;
         };
         *now = (*now).max(at);

@@ -79,9 +79,13 @@ pub(super) struct Ping {
     pub(super) latest: Instant,
 }
 
-/// The engine's getters just before a step.
+/// The engine's getters at one instant. [`Checked`](super::Checked) takes
+/// one after every step, checks it, and keeps it as the next step's
+/// "before": the engine is owned by `Checked`, only ever lent out as
+/// `&Connection`, and its getters are pure (`&self`, no interior
+/// mutability), so nothing can change it in between.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Before {
+pub(super) struct Snapshot {
     pub(super) state: State,
     pub(super) poll_timeout: Option<Instant>,
     pub(super) now: Instant,
@@ -96,7 +100,8 @@ pub(super) struct Before {
     pub(super) stats: Stats,
 }
 
-impl Before {
+impl Snapshot {
+    #[inline]
     pub(super) fn of<R: rand_core::Rng>(e: &Connection<R>) -> Self {
         let d = e.delivery();
         Self {
@@ -114,6 +119,24 @@ impl Before {
             stats: e.stats(),
         }
     }
+
+    /// `*self = Snapshot::of(e)`, written in place.
+    #[inline]
+    pub(super) fn read<R: rand_core::Rng>(&mut self, e: &Connection<R>) {
+        let d = e.delivery();
+        self.state = e.state();
+        self.poll_timeout = e.poll_timeout();
+        self.now = e.now();
+        self.queued = d.queued();
+        self.next_seq = d.next_seq();
+        self.acked = d.acked();
+        self.sent = d.sent();
+        self.high_sent = d.highest_sent();
+        self.delivered = d.delivered();
+        self.attempt = e.attempt();
+        self.live = e.live_conn();
+        self.stats = e.stats();
+    }
 }
 
 /// One step's prediction and tallies.
@@ -122,7 +145,7 @@ pub(super) struct Ctx {
     pub(super) input: Input,
     /// The engine's clamped `now` for this step.
     pub(super) now: Instant,
-    pub(super) before: Before,
+    pub(super) before: Snapshot,
     /// Several undrained timeouts in one batch: some checks relax.
     pub(super) batch: bool,
     pub(super) outcome: Outcome,
@@ -157,7 +180,8 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    fn new(input: Input, now: Instant, before: Before) -> Self {
+    #[inline]
+    fn new(input: Input, now: Instant, before: Snapshot) -> Self {
         Self {
             input,
             now,
@@ -354,14 +378,22 @@ pub(super) fn hinted(h: Duration) -> (Duration, Duration) {
     (h, h.saturating_add(floor_ms(spread)))
 }
 
-/// `Err` unless `cond`; a shorthand used by the action checks.
+/// `Err` unless `cond`; a shorthand used by the action checks. Inlined
+/// (it runs several times per action); the message is built out of line.
+#[inline(always)]
 pub(super) fn check(cond: bool, what: &str, a: &Action, ctx: &Ctx) -> Result<(), Violation> {
-    ensure!(
-        cond,
+    if cond {
+        Ok(())
+    } else {
+        Err(action_violation(what, a, ctx))
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn action_violation(what: &str, a: &Action, ctx: &Ctx) -> Violation {
+    super::violation(format_args!(
         "{what}: action {a:?} after input {:?} at {} (state before {:?})",
-        ctx.input,
-        ctx.now,
-        ctx.before.state
-    );
-    Ok(())
+        ctx.input, ctx.now, ctx.before.state
+    ))
 }

@@ -37,11 +37,48 @@ impl Model {
     }
 
     /// Judges one action and applies it to the model.
+    ///
+    /// The two actions that come by the window (a resend of `max_queued`
+    /// transmits, a timer after every drain) are judged inline; every other
+    /// action goes to [`on_other_action`](Self::on_other_action).
+    #[inline]
     pub(in crate::fuzzing) fn on_action(
         &mut self,
         a: Action,
         ctx: &mut Ctx,
     ) -> Result<(), Violation> {
+        match a {
+            Action::Transmit { conn, seq } => {
+                check(
+                    self.live_open(conn),
+                    "transmit on a generation not open",
+                    &a,
+                    ctx,
+                )?;
+                check(seq >= 1, "seq 0 transmitted", &a, ctx)?;
+                ctx.transmits += 1;
+                ctx.max_tx = ctx.max_tx.max(seq);
+                let cap = self.cfg.delivery.max_queued as usize;
+                check(
+                    ctx.transmits <= cap,
+                    "more transmits than the window",
+                    &a,
+                    ctx,
+                )
+            }
+            Action::ScheduleTimer { at } => {
+                check(at >= ctx.now, "timer scheduled in the past", &a, ctx)?;
+                self.announced = Some(at);
+                Ok(())
+            }
+            _ => self.on_other_action(a, ctx),
+        }
+    }
+
+    /// [`on_action`](Self::on_action) for every action but `Transmit` and
+    /// `ScheduleTimer`.
+    #[inline(never)]
+    fn on_other_action(&mut self, a: Action, ctx: &mut Ctx) -> Result<(), Violation> {
         let computed = matches!(
             a,
             Action::Ack { .. }
@@ -157,27 +194,9 @@ impl Model {
                 check(ok, "pong that answers no ping", &a, ctx)?;
                 ctx.pongs += 1;
             }
-            Action::ScheduleTimer { at } => {
-                check(at >= ctx.now, "timer scheduled in the past", &a, ctx)?;
-                self.announced = Some(at);
-            }
-            Action::Transmit { conn, seq } => {
-                check(
-                    self.live_open(conn),
-                    "transmit on a generation not open",
-                    &a,
-                    ctx,
-                )?;
-                check(seq >= 1, "seq 0 transmitted", &a, ctx)?;
-                ctx.transmits += 1;
-                ctx.max_tx = ctx.max_tx.max(seq);
-                let cap = self.cfg.delivery.max_queued as usize;
-                check(
-                    ctx.transmits <= cap,
-                    "more transmits than the window",
-                    &a,
-                    ctx,
-                )?;
+            // Judged by `on_action`, which never passes them on.
+            Action::ScheduleTimer { .. } | Action::Transmit { .. } => {
+                return self.on_action(a, ctx);
             }
             Action::Ack { conn, upto } => {
                 check(

@@ -3,7 +3,7 @@
 //! liveness, buffers, progress).
 
 use super::{ensure, Violation};
-use super::{Ctx, Model, Outcome, Status, Terminal};
+use super::{Ctx, Model, Outcome, Snapshot, Status, Terminal};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::io::{Input, State, Transport};
@@ -11,19 +11,15 @@ use crate::time::Instant;
 
 impl Model {
     /// Compares the engine with the model after a step whose actions were
-    /// all drained and passed through [`Model::on_action`].
-    pub(in crate::fuzzing) fn check_invariants<R: rand_core::Rng>(
+    /// all drained and passed through [`Model::on_action`]. `e` holds the
+    /// engine's getters read once after the drain (every check below is on
+    /// those values; the engine does not change while they are checked).
+    pub(in crate::fuzzing) fn check_invariants(
         &self,
-        e: &Connection<R>,
+        e: &Snapshot,
         ctx: &Ctx,
     ) -> Result<(), Violation> {
-        let (st, now, pt, d, b) = (
-            e.state(),
-            e.now(),
-            e.poll_timeout(),
-            e.delivery(),
-            &ctx.before,
-        );
+        let (st, now, pt, b) = (e.state, e.now, e.poll_timeout, &ctx.before);
         let at = || {
             std::format!(
                 "after {:?} at {} (state before {:?}, now {:?})",
@@ -61,9 +57,9 @@ impl Model {
             at()
         );
         ensure!(
-            e.live_conn() == self.live_conn(),
+            e.live == self.live_conn(),
             "live generation {:?} != model {:?} {}",
-            e.live_conn(),
+            e.live,
             self.live,
             at()
         );
@@ -135,9 +131,9 @@ impl Model {
 
         // Backoff budget.
         ensure!(
-            e.attempt() == self.attempt,
+            e.attempt == self.attempt,
             "attempt {} != model {} {}",
-            e.attempt(),
+            e.attempt,
             self.attempt,
             at()
         );
@@ -152,54 +148,52 @@ impl Model {
         // Buffers and counters.
         let cap = u64::from(self.cfg.delivery.max_queued);
         ensure!(
-            d.queued() <= cap,
+            e.queued <= cap,
             "queued {} over the cap {cap} {}",
-            d.queued(),
+            e.queued,
             at()
         );
         ensure!(
-            d.acked() <= d.sent()
-                && d.sent() <= d.highest_sent()
-                && d.highest_sent() < d.next_seq(),
+            e.acked <= e.sent && e.sent <= e.high_sent && e.high_sent < e.next_seq,
             "cursors out of order: acked {} sent {} high {} next {} {}",
-            d.acked(),
-            d.sent(),
-            d.highest_sent(),
-            d.next_seq(),
+            e.acked,
+            e.sent,
+            e.high_sent,
+            e.next_seq,
             at()
         );
         ensure!(
-            d.acked() >= b.acked
-                && d.highest_sent() >= b.high_sent
-                && d.next_seq() >= b.next_seq
-                && d.delivered() >= b.delivered,
+            e.acked >= b.acked
+                && e.high_sent >= b.high_sent
+                && e.next_seq >= b.next_seq
+                && e.delivered >= b.delivered,
             "a counter went backwards {}",
             at()
         );
         ensure!(
-            d.delivered() == self.delivered,
+            e.delivered == self.delivered,
             "delivered {} != model {} {}",
-            d.delivered(),
+            e.delivered,
             self.delivered,
             at()
         );
         ensure!(
-            ctx.max_tx < d.next_seq(),
+            ctx.max_tx < e.next_seq,
             "transmitted seq {} never pushed {}",
             ctx.max_tx,
             at()
         );
         if let Some(m) = ctx.min_overdue {
             ensure!(
-                m > d.acked(),
+                m > e.acked,
                 "overdue seq {m} already acked ({}) {}",
-                d.acked(),
+                e.acked,
                 at()
             );
         }
 
         // What the input was predicted to do.
-        let s = e.stats();
+        let s = e.stats;
         ensure!(
             s.stale_events == b.stats.stale_events.saturating_add(u32::from(ctx.stale)),
             "stale event not counted exactly once {}",

@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 
-use super::{Before, Ctx, Live, Model, Outcome, Plan, Status, Terminal};
+use super::{Ctx, Live, Model, Outcome, Plan, Snapshot, Status, Terminal};
 use crate::close::CloseAction;
 use crate::connection::Role;
 use crate::delivery::{DataId, ProtocolError};
@@ -38,23 +38,29 @@ impl Model {
         ctx.outcome = Outcome::State(State::Failed { reason });
     }
 
-    /// Predicts what `input` at `now` does; mutates the model for effects
-    /// the engine applies without an action (a generation closed by the
-    /// peer, a delivered message…). Refusals are predicted without mutating.
-    pub(in crate::fuzzing) fn pre_input(
-        &mut self,
-        now: Instant,
-        input: Input,
-        before: &Before,
-    ) -> Ctx {
-        let now = now.max(self.clock);
-        let mut ctx = Ctx::new(input, now, *before);
-        let unchanged = Outcome::State(before.state);
+    /// A fresh step context for `input` at `now` (clamped to the model's
+    /// clock, as the engine clamps it), to be filled by
+    /// [`pre_input`](Self::pre_input). Two calls rather than one that
+    /// returns the filled `Ctx`: that way the (large, once per step) `Ctx`
+    /// is built in place in the caller's frame instead of being copied out.
+    #[inline]
+    pub(in crate::fuzzing) fn ctx(&self, now: Instant, input: Input, before: &Snapshot) -> Ctx {
+        Ctx::new(input, now.max(self.clock), *before)
+    }
+
+    /// Predicts what `ctx.input` at `ctx.now` does; mutates the model for
+    /// effects the engine applies without an action (a generation closed by
+    /// the peer, a delivered message…). Refusals are predicted without
+    /// mutating.
+    pub(in crate::fuzzing) fn pre_input(&mut self, ctx: &mut Ctx) {
+        let (input, now) = (ctx.input, ctx.now);
+        let before_state = ctx.before.state;
+        let unchanged = Outcome::State(before_state);
         let client = self.role == Role::Client;
         match input {
             Input::Start => {
                 let restart = matches!(
-                    before.state,
+                    before_state,
                     State::Idle | State::Closed | State::Failed { .. }
                 );
                 if client && restart {
@@ -89,14 +95,14 @@ impl Model {
                     ctx.outcome = unchanged;
                 }
             }
-            Input::Closed { conn, code } => self.pre_closed(now, conn, code, &mut ctx),
-            Input::ConnectFailed { conn, error } => self.pre_failed(now, conn, error, &mut ctx),
-            Input::Message { conn, frame } => self.pre_message(conn, frame, &mut ctx),
-            Input::Send => self.pre_send(&mut ctx),
+            Input::Closed { conn, code } => self.pre_closed(now, conn, code, ctx),
+            Input::ConnectFailed { conn, error } => self.pre_failed(now, conn, error, ctx),
+            Input::Message { conn, frame } => self.pre_message(conn, frame, ctx),
+            Input::Send => self.pre_send(ctx),
             Input::Timeout => {}
             Input::Online => {
                 self.online = true;
-                if before.state == State::Offline {
+                if before_state == State::Offline {
                     ctx.online_wait = true;
                     ctx.outcome = Outcome::Waiting;
                 } else {
@@ -107,7 +113,7 @@ impl Model {
             Input::Offline => {
                 self.online = false;
                 ctx.probe_ok = true;
-                ctx.outcome = match before.state {
+                ctx.outcome = match before_state {
                     State::Waiting { .. } if client => Outcome::State(State::Offline),
                     State::Connecting { .. } => Outcome::State(State::Offline),
                     _ => unchanged,
@@ -119,7 +125,7 @@ impl Model {
                     ctx.outcome = unchanged;
                 } else {
                     ctx.user_close = true;
-                    ctx.outcome = match before.state {
+                    ctx.outcome = match before_state {
                         State::Open | State::Fallback => {
                             if let Some(l) = self.live.as_mut() {
                                 l.status = Status::Closing;
@@ -145,7 +151,7 @@ impl Model {
                     ctx.stale = true;
                 } else {
                     let after = after.min(self.cfg.max_retry_after);
-                    if matches!(before.state, State::Waiting { .. }) {
+                    if matches!(before_state, State::Waiting { .. }) {
                         ctx.hint_wait = Some(after);
                         ctx.outcome = Outcome::Waiting;
                     } else {
@@ -166,9 +172,8 @@ impl Model {
                 }
                 ctx.outcome = unchanged;
             }
-            Input::Accepted => self.pre_accept(now, &mut ctx),
+            Input::Accepted => self.pre_accept(now, ctx),
         }
-        ctx
     }
 
     fn pre_closed(&mut self, now: Instant, conn: ConnId, code: u16, ctx: &mut Ctx) {

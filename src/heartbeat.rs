@@ -97,7 +97,7 @@ use crate::error::ConfigError;
 use crate::random::uniform_duration;
 use crate::rtt::RttEstimator;
 pub use crate::rtt::RttStats;
-use crate::time::{earliest, Earliest, Instant};
+use crate::time::{Earliest, Instant};
 
 #[cfg(test)]
 mod tests;
@@ -351,7 +351,7 @@ impl Heartbeat {
     #[must_use]
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(self.next_ping, self.deadline)
+        self.fold_timeout(Earliest::NONE).get()
     }
 
     /// [`poll_timeout`](Self::poll_timeout) folded into `acc`.

@@ -120,22 +120,11 @@ impl Snapshot {
         }
     }
 
-    /// `*self = Snapshot::of(e)`, written in place.
+    /// `*self = Snapshot::of(e)` (one field list; inlined, so it is built
+    /// in place).
     #[inline]
     pub(super) fn read<R: rand_core::Rng>(&mut self, e: &Connection<R>) {
-        let d = e.delivery();
-        self.state = e.state();
-        self.poll_timeout = e.poll_timeout();
-        self.now = e.now();
-        self.queued = d.queued();
-        self.next_seq = d.next_seq();
-        self.acked = d.acked();
-        self.sent = d.sent();
-        self.high_sent = d.highest_sent();
-        self.delivered = d.delivered();
-        self.attempt = e.attempt();
-        self.live = e.live_conn();
-        self.stats = e.stats();
+        *self = Self::of(e);
     }
 }
 

@@ -66,6 +66,50 @@ fn naive_table() -> HashMap<u64, std::time::Duration> {
     m
 }
 
+/// The client indices in a random order (a fixed seed): heartbeats reach a
+/// server in an order unrelated to when the clients first connected.
+fn shuffled() -> Vec<u64> {
+    let mut order: Vec<u64> = (0..CLIENTS).collect();
+    for i in (1..order.len()).rev() {
+        let j = (id(i as u64 ^ 0xA5A5) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Heartbeats per `heartbeat_many` call in the batched benches: what one
+/// event-loop wake-up of a busy server typically reads.
+const BATCH: usize = 64;
+
+/// `heartbeat_many` in batches of BATCH over `order`, timed per heartbeat
+/// (`iters` heartbeats per sample).
+#[allow(clippy::disallowed_methods)] // a bench may time itself
+fn batched(b: &mut criterion::Bencher<'_>, order: Vec<u64>) {
+    let mut p = presence_table();
+    let mut k = 0usize;
+    let mut sent = 0u64;
+    let mut ids = [0u64; BATCH];
+    b.iter_custom(|iters| {
+        let mut left = iters;
+        let t0 = WallInstant::now();
+        while left > 0 {
+            let n = BATCH.min(usize::try_from(left).unwrap_or(BATCH));
+            for slot in &mut ids[..n] {
+                k = (k + 1) % order.len();
+                *slot = id(order[k]);
+            }
+            // Time advances 1 ms per 40 heartbeats, as in the single benches.
+            sent += n as u64;
+            let now = Instant::from_millis(INTERVAL_MS + sent / 40);
+            let mut online = 0u32;
+            p.heartbeat_many(&ids[..n], now, |_| online += 1);
+            black_box(online);
+            left -= n as u64;
+        }
+        t0.elapsed()
+    });
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -87,6 +131,29 @@ fn heartbeat(c: &mut Criterion) {
             }
             black_box(p.heartbeat(id(k), Instant::from_millis(now)))
         });
+    });
+    // The same, in a random order: the record is no longer next to the
+    // previous one, so both reads miss.
+    g.bench_function("redial_presence_shuffled", |b| {
+        let mut p = presence_table();
+        let order = shuffled();
+        let mut k = 0usize;
+        let mut now = INTERVAL_MS;
+        b.iter(|| {
+            k = (k + 1) % order.len();
+            if k % 40 == 0 {
+                now += 1;
+            }
+            black_box(p.heartbeat(id(order[k]), Instant::from_millis(now)))
+        });
+    });
+    // BATCH heartbeats per `heartbeat_many` call, in insertion order and in
+    // a random order; the figure is per heartbeat.
+    g.bench_function("redial_presence_batch64", |b| {
+        batched(b, (0..CLIENTS).collect())
+    });
+    g.bench_function("redial_presence_shuffled_batch64", |b| {
+        batched(b, shuffled())
     });
     // The same table at 10,000 clients (fits in L2): what the 1M figure
     // pays in cache misses.
@@ -113,6 +180,19 @@ fn heartbeat(c: &mut Criterion) {
                 now += 1;
             }
             black_box(m.insert(id(k), Duration::from_millis(now)))
+        });
+    });
+    g.bench_function("naive_hashmap_shuffled", |b| {
+        let mut m = naive_table();
+        let order = shuffled();
+        let mut k = 0usize;
+        let mut now = INTERVAL_MS;
+        b.iter(|| {
+            k = (k + 1) % order.len();
+            if k % 40 == 0 {
+                now += 1;
+            }
+            black_box(m.insert(id(order[k]), Duration::from_millis(now)))
         });
     });
     g.finish();

@@ -234,6 +234,17 @@ mod helpers {
 
     #[test]
     fn presence_steady_state_allocates_nothing_per_heartbeat() {
+        presence_churn(false);
+    }
+
+    #[test]
+    fn presence_batched_heartbeats_allocate_nothing() {
+        presence_churn(true);
+    }
+
+    /// 1,000 s of heartbeats with churn, one call per heartbeat or in
+    /// `heartbeat_many` batches of up to 64 (a stack buffer).
+    fn presence_churn(batched: bool) {
         const CLIENTS: u64 = 20_000;
         let cfg = PresenceConfig::default(); // 60 s threshold, 1 s resolution
         let mut p = Presence::with_capacity(cfg, CLIENTS as usize).expect("valid");
@@ -242,14 +253,28 @@ mod helpers {
         // then come back Online).
         let mut run = |seconds: std::ops::Range<u64>| {
             let (mut online, mut offline) = (0u64, 0u64);
+            let mut buf = [0u64; 64];
             for s in seconds {
-                for i in (0..CLIENTS).filter(|i| (i * 25_000 / CLIENTS) / 1_000 == s % 25) {
-                    if (s / 100) % 50 != i % 50 {
-                        let now = Instant::from_millis(s * 1_000);
-                        online += u64::from(p.heartbeat(i * 7_919, now).is_some());
+                let now = Instant::from_millis(s * 1_000);
+                let due = (0..CLIENTS)
+                    .filter(|i| (i * 25_000 / CLIENTS) / 1_000 == s % 25)
+                    .filter(|i| (s / 100) % 50 != i % 50)
+                    .map(|i| i * 7_919);
+                let mut n = 0;
+                for id in due {
+                    if !batched {
+                        online += u64::from(p.heartbeat(id, now).is_some());
+                        continue;
+                    }
+                    buf[n] = id;
+                    n += 1;
+                    if n == buf.len() {
+                        p.heartbeat_many(&buf, now, |_| online += 1);
+                        n = 0;
                     }
                 }
-                while p.poll_expired(Instant::from_millis(s * 1_000)).is_some() {
+                p.heartbeat_many(&buf[..n], now, |_| online += 1);
+                while p.poll_expired(now).is_some() {
                     offline += 1;
                 }
             }

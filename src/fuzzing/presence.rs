@@ -54,6 +54,10 @@ pub enum PresenceOp {
     Heartbeat(Id),
     /// `try_heartbeat(id, now)`.
     TryHeartbeat(Id),
+    /// `heartbeat_many(&ids[..n % 20], now)` with `ids` = the `Id`, then
+    /// `POOL[k % 10]` for each `k`: 17 or more ids span two of its
+    /// read-ahead groups.
+    HeartbeatMany(Id, [u8; 19], u8),
     /// `remove(id)`.
     Remove(Id),
     /// `load(id, now - back_ms)`.
@@ -209,6 +213,15 @@ fn check(
     Ok(())
 }
 
+/// The ids of a `HeartbeatMany`.
+fn batch(first: Id, rest: &[u8; 19], n: u8) -> std::vec::Vec<u64> {
+    let pool = rest.iter().map(|&k| Id::Pool(k).get());
+    core::iter::once(first.get())
+        .chain(pool)
+        .take(usize::from(n % 20))
+        .collect()
+}
+
 /// One `poll_expired`: an `Offline` must match an expired model record.
 fn poll_one(p: &mut Presence, m: &mut RefModel, now: u64) -> Result<bool, Violation> {
     match p.poll_expired(Instant::from_millis(now)) {
@@ -294,6 +307,19 @@ pub fn check_presence(data: &[u8], strict: super::Strict) -> Result<(), Violatio
                     "heartbeat({id}, {now}) = {got:?}, model {want:?}"
                 );
             }
+            PresenceOp::HeartbeatMany(first, rest, n) => {
+                let ids = batch(first, &rest, n);
+                let mut got = std::vec::Vec::new();
+                p.heartbeat_many(&ids, Instant::from_millis(now), |t| got.push(t));
+                let want: std::vec::Vec<_> = ids
+                    .iter()
+                    .filter_map(|&id| m.heartbeat(id, now).unwrap_or(None))
+                    .collect();
+                ensure!(
+                    got == want,
+                    "heartbeat_many({ids:?}, {now}) = {got:?}, model {want:?}"
+                );
+            }
             PresenceOp::TryHeartbeat(id) => {
                 let id = id.get();
                 let got = p.try_heartbeat(id, Instant::from_millis(now));
@@ -355,14 +381,15 @@ pub fn check_presence(data: &[u8], strict: super::Strict) -> Result<(), Violatio
                 };
             }
         }
-        let id = match op {
+        let ids = match op {
             PresenceOp::Heartbeat(id)
             | PresenceOp::TryHeartbeat(id)
             | PresenceOp::Remove(id)
-            | PresenceOp::Load(id, _) => Some(id.get()),
-            _ => None,
+            | PresenceOp::Load(id, _) => std::vec![id.get()],
+            PresenceOp::HeartbeatMany(first, rest, n) => batch(first, &rest, n),
+            _ => std::vec::Vec::new(),
         };
-        check(&p, &m, now, &op, id.as_slice())?;
+        check(&p, &m, now, &op, &ids)?;
     }
     check(&p, &m, now, &PresenceOp::Expire, &POOL)
 }

@@ -31,6 +31,7 @@ const SCENARIOS: &[&str] = &[
     "backoff_chacha8",
     "backoff_splitmix",
     "presence_heartbeat",
+    "presence_heartbeat_many",
 ];
 
 fn run(scenario: &str, iters: u64) -> Result<(), String> {
@@ -110,7 +111,7 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
             }
         }
         #[cfg(feature = "alloc")]
-        "presence_heartbeat" => {
+        "presence_heartbeat" | "presence_heartbeat_many" => {
             use redial::presence::{Presence, PresenceConfig};
             const N: u64 = 1_000_000;
             let mix = |i: u64| {
@@ -124,13 +125,29 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
             for i in 0..N {
                 p.heartbeat(mix(i), Instant::from_millis(i / 40));
             }
-            for k in 0..iters {
-                let now = Instant::from_millis(25_000 + k / 40);
-                black_box(p.heartbeat(mix(k % N), now));
+            if scenario == "presence_heartbeat" {
+                for k in 0..iters {
+                    let now = Instant::from_millis(25_000 + k / 40);
+                    black_box(p.heartbeat(mix(k % N), now));
+                }
+            } else {
+                // Batches of 64, as the criterion bench; `iters` heartbeats.
+                let mut ids = [0u64; 64];
+                for first in (0..iters).step_by(ids.len()) {
+                    for (j, slot) in ids.iter_mut().enumerate() {
+                        *slot = mix((first + j as u64) % N);
+                    }
+                    let now = Instant::from_millis(25_000 + first / 40);
+                    let mut online = 0u32;
+                    p.heartbeat_many(&ids, now, |_| online += 1);
+                    black_box(online);
+                }
             }
         }
         #[cfg(not(feature = "alloc"))]
-        "presence_heartbeat" => return Err("needs --features alloc".into()),
+        "presence_heartbeat" | "presence_heartbeat_many" => {
+            return Err("needs --features alloc".into())
+        }
         other => return Err(format!("unknown scenario {other}; one of {SCENARIOS:?}")),
     }
     Ok(())
@@ -142,7 +159,7 @@ fn main() {
         // `cargo bench` passes `--bench`: run everything briefly.
         None | Some("--bench") => SCENARIOS
             .iter()
-            .filter(|s| cfg!(feature = "alloc") || **s != "presence_heartbeat")
+            .filter(|s| cfg!(feature = "alloc") || !s.starts_with("presence"))
             .try_for_each(|s| run(s, 1_000)),
         Some(scenario) => {
             let iters = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);

@@ -30,6 +30,7 @@ const SCENARIOS: &[&str] = &[
     "cycle",
     "backoff_chacha8",
     "backoff_splitmix",
+    "backoff_socket_io",
     "presence_heartbeat",
     "presence_heartbeat_many",
 ];
@@ -93,8 +94,12 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
                 now = now + Duration::from_secs(6);
             }
         }
-        "backoff_chacha8" | "backoff_splitmix" => {
-            let cfg = ReconnectConfig::default();
+        "backoff_chacha8" | "backoff_splitmix" | "backoff_socket_io" => {
+            let cfg = if scenario == "backoff_socket_io" {
+                ReconnectConfig::socket_io()
+            } else {
+                ReconnectConfig::default()
+            };
             let mut state = Backoff::new();
             let mut chacha = ChaCha8Rng::seed_from_u64(1);
             let mut split = SplitMix(1);

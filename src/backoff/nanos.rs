@@ -11,6 +11,8 @@
 
 use core::time::Duration;
 
+use super::{CapOrder, Jitter};
+
 /// Nanoseconds per millisecond.
 pub(super) const NS_PER_MS_U64: u64 = 1_000_000;
 
@@ -51,6 +53,89 @@ pub(super) fn rfc6455_hi_ms(first: Duration, cap: Duration, attempt: u32) -> Opt
         saturating_shl(first, attempt - 1).min(cap)
     };
     Some(hi / NS_PER_MS_U64)
+}
+
+/// The [`Exponential`](super::BackoffPolicy::Exponential) policy's draw as
+/// `(lo, hi, cap)` in whole milliseconds: the same integers as the exact
+/// `u128` path (`plan_exact`), computed in `u64`, or `None` wherever an
+/// intermediate value would leave `u64` or the jitter is not one of `None`,
+/// `Full`, `Equal`, `Proportional` (the exact path then runs). Each step is
+/// the exact path's step with `checked_*` where it has `saturating_*`: the
+/// `u128` operations never saturate on values that fit `u64`, so wherever
+/// no check fails the results are equal (tested over a grid below).
+pub(super) fn exponential_ms(
+    initial: Duration,
+    factor_permille: u32,
+    max: Duration,
+    jitter: Jitter,
+    cap_order: CapOrder,
+    attempt: u32,
+) -> Option<(u64, u64, u64)> {
+    let attempt = attempt.max(1);
+    let max_ns = nanos_u64(max)?;
+    let stop = match cap_order {
+        CapOrder::AfterJitter => saturation_ns(jitter, max_ns)?,
+        CapOrder::BeforeJitter | CapOrder::BeforeAndAfter => Some(max_ns),
+    };
+    let grown = grow_ns(nanos_u64(initial)?, factor_permille, attempt, stop)?;
+    let nominal = match cap_order {
+        CapOrder::AfterJitter => grown,
+        CapOrder::BeforeJitter | CapOrder::BeforeAndAfter => grown.min(max_ns),
+    };
+    let (lo, hi) = match jitter {
+        Jitter::None => (nominal, nominal),
+        Jitter::Full => (0, nominal),
+        Jitter::Equal => (nominal / 2, nominal),
+        Jitter::Proportional { permille } => {
+            let dev = nominal.checked_mul(u64::from(permille))? / 1000;
+            (nominal.saturating_sub(dev), nominal.checked_add(dev)?)
+        }
+        _ => return None,
+    };
+    let cap = match cap_order {
+        CapOrder::BeforeJitter => u64::MAX,
+        CapOrder::AfterJitter | CapOrder::BeforeAndAfter => max_ns / NS_PER_MS_U64,
+    };
+    Some((lo / NS_PER_MS_U64, hi.max(lo) / NS_PER_MS_U64, cap))
+}
+
+/// `Jitter::saturation_ns` in `u64`: `Some(None)` when the exact value is
+/// beyond `u64` (the growth never reaches it without overflowing, which
+/// sends the caller to the exact path), `None` when it cannot be computed
+/// here.
+fn saturation_ns(jitter: Jitter, cap: u64) -> Option<Option<u64>> {
+    Some(match jitter {
+        Jitter::None | Jitter::Additive { .. } => Some(cap),
+        Jitter::Equal => cap.checked_mul(2),
+        Jitter::Proportional { permille } if permille < 1000 => {
+            (cap.checked_mul(1000)? / (1000 - u64::from(permille))).checked_add(1)
+        }
+        Jitter::Scaled { lo_permille, .. } if lo_permille > 0 => {
+            (cap.checked_mul(1000)? / u64::from(lo_permille)).checked_add(1)
+        }
+        _ => None,
+    })
+}
+
+/// `grow_ns` of the policy module in `u64` picoseconds; `stop` `None` =
+/// beyond `u64`. `None` if a step overflows.
+fn grow_ns(initial: u64, factor_permille: u32, attempt: u32, stop: Option<u64>) -> Option<u64> {
+    if factor_permille <= 1000 {
+        return Some(initial);
+    }
+    let stop_ps = stop.and_then(|s| s.checked_mul(1000));
+    let mut value = initial.checked_mul(1000)?;
+    for _ in 1..attempt {
+        if value == 0 || stop_ps.is_some_and(|s| value >= s) {
+            break;
+        }
+        let next = value.checked_mul(u64::from(factor_permille))? / 1000;
+        if next == value {
+            break;
+        }
+        value = next;
+    }
+    Some(value / 1000)
 }
 
 #[cfg(test)]
@@ -125,6 +210,117 @@ mod tests {
             }
         }
         assert_eq!(compared, 12 * 12 * 202);
+    }
+
+    /// The exponential fast path against `plan_exact` over a grid of edges:
+    /// equal wherever it answers, and it answers for every preset-like
+    /// config (windows of milliseconds to hours).
+    #[test]
+    fn the_exponential_fast_path_equals_the_exact_plan() {
+        use super::super::BackoffPolicy;
+        let durations = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            Duration::from_nanos(1_000_001),
+            Duration::from_millis(1_000),
+            Duration::from_millis(5_000),
+            Duration::from_secs(3_600),
+            Duration::from_nanos(u64::MAX / 1_000),
+            Duration::from_nanos(u64::MAX),
+            Duration::MAX,
+        ];
+        let factors = [0, 1_000, 1_001, 1_500, 2_000, 10_000, u32::MAX];
+        let jitters = [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Proportional { permille: 0 },
+            Jitter::Proportional { permille: 500 },
+            Jitter::Proportional { permille: 1_000 },
+            Jitter::Proportional { permille: u16::MAX },
+            Jitter::Scaled {
+                lo_permille: 1_000,
+                hi_permille: 5_000,
+            },
+        ];
+        let orders = [
+            CapOrder::BeforeJitter,
+            CapOrder::AfterJitter,
+            CapOrder::BeforeAndAfter,
+        ];
+        let attempts = [0, 1, 2, 3, 8, 31, 64, 200, u32::MAX];
+        let (mut compared, mut fast) = (0u32, 0u32);
+        for &initial in &durations {
+            for &max in &durations {
+                for &factor_permille in &factors {
+                    for &jitter in &jitters {
+                        for &cap_order in &orders {
+                            let policy = BackoffPolicy::Exponential {
+                                initial,
+                                factor_permille,
+                                max,
+                                jitter,
+                                cap_order,
+                            };
+                            for &attempt in &attempts {
+                                // Slow factors on unbounded growth loop long
+                                // in both paths; the edges above cover them
+                                // with smaller attempts.
+                                if factor_permille == 1_001 && attempt == u32::MAX {
+                                    continue;
+                                }
+                                let exact = policy.plan_exact(attempt, Duration::ZERO);
+                                let got = exponential_ms(
+                                    initial,
+                                    factor_permille,
+                                    max,
+                                    jitter,
+                                    cap_order,
+                                    attempt,
+                                );
+                                if let Some((lo, hi, cap)) = got {
+                                    let exact = exact.map(|p| (p.lo, p.hi, p.cap));
+                                    assert_eq!(
+                                        Some((lo, hi, cap)),
+                                        exact,
+                                        "{policy:?} attempt {attempt}"
+                                    );
+                                    fast += 1;
+                                }
+                                compared += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(fast * 2 > compared, "fast path taken {fast} of {compared}");
+        // Every preset that uses the exponential policy takes it.
+        for preset in [
+            super::super::ReconnectConfig::socket_io().policy,
+            BackoffPolicy::Exponential {
+                initial: Duration::from_secs(1),
+                factor_permille: 2_000,
+                max: Duration::from_secs(30),
+                jitter: Jitter::Full,
+                cap_order: CapOrder::BeforeJitter,
+            },
+        ] {
+            let BackoffPolicy::Exponential {
+                initial,
+                factor_permille,
+                max,
+                jitter,
+                cap_order,
+            } = preset
+            else {
+                panic!("{preset:?}")
+            };
+            for attempt in [1, 2, 10, 1_000, u32::MAX] {
+                let got = exponential_ms(initial, factor_permille, max, jitter, cap_order, attempt);
+                assert!(got.is_some(), "{preset:?} attempt {attempt}");
+            }
+        }
     }
 
     #[test]

@@ -298,10 +298,10 @@ pub enum BackoffPolicy {
 
 /// A uniform draw over `[lo, hi]` ms, then `min(cap)`.
 #[derive(Clone, Copy)]
-struct Plan {
-    lo: u64,
-    hi: u64,
-    cap: u64,
+pub(super) struct Plan {
+    pub(super) lo: u64,
+    pub(super) hi: u64,
+    pub(super) cap: u64,
 }
 
 fn ns_to_ms(ns: u128) -> u64 {
@@ -347,7 +347,9 @@ fn grow_ns(initial: u128, factor_permille: u32, attempt: u32, stop: u128) -> u12
 impl BackoffPolicy {
     /// The draw for `attempt`. The default policy with windows that fit u64
     /// nanoseconds (every real one) is computed inline with one shift and
-    /// one division; everything else takes the exact `u128` path.
+    /// one division; everything else goes out of line, where exponential
+    /// policies with the common jitters run in `u64` and the rest, and
+    /// anything that would leave `u64`, in exact `u128` (`plan_exact`).
     #[inline]
     fn plan(&self, attempt: u32, prev: Duration) -> Option<Plan> {
         if let BackoffPolicy::Rfc6455 { first_window, cap } = *self {
@@ -359,10 +361,31 @@ impl BackoffPolicy {
                 });
             }
         }
+        self.plan_out_of_line(attempt, prev)
+    }
+
+    /// Every policy but the inline one: exponential policies with the
+    /// common jitters in `u64` where every value fits, the rest exact.
+    #[inline(never)]
+    fn plan_out_of_line(&self, attempt: u32, prev: Duration) -> Option<Plan> {
+        if let BackoffPolicy::Exponential {
+            initial,
+            factor_permille,
+            max,
+            jitter,
+            cap_order,
+        } = *self
+        {
+            let fast =
+                nanos::exponential_ms(initial, factor_permille, max, jitter, cap_order, attempt);
+            if let Some((lo, hi, cap)) = fast {
+                return Some(Plan { lo, hi, cap });
+            }
+        }
         self.plan_exact(attempt, prev)
     }
 
-    fn plan_exact(&self, attempt: u32, prev: Duration) -> Option<Plan> {
+    pub(super) fn plan_exact(&self, attempt: u32, prev: Duration) -> Option<Plan> {
         let attempt = attempt.max(1);
         match *self {
             BackoffPolicy::Rfc6455 { first_window, cap } => {

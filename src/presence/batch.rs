@@ -36,8 +36,9 @@ impl Presence {
             return; // No heartbeat, so the clock does not move either.
         }
         let now = self.clock.observe(now).as_millis();
-        let mask = self.index.len().wrapping_sub(1);
         for group in ids.chunks(GROUP) {
+            // Per group: an insert in the previous one may have grown the index.
+            let mask = self.index.len().wrapping_sub(1);
             // Where each id's probe run starts (pure arithmetic).
             let mut pos = [0usize; GROUP];
             for (p, &id) in pos.iter_mut().zip(group) {
@@ -95,7 +96,7 @@ mod tests {
         }
     }
 
-    /// Everything observable, after draining the sweep at `now`.
+    /// Everything observable about `ids` and the table at `now` (read-only).
     fn observe(p: &mut Presence, ids: &[u64], now: u64) -> Vec<(u64, bool, bool, Option<Instant>)> {
         let mut seen: Vec<_> = ids
             .iter()

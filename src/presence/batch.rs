@@ -10,6 +10,7 @@
 //! keeps several misses in flight instead of waiting for each in turn. A
 //! last pass applies the heartbeats in order, from cache.
 
+use super::table::Probe;
 use super::*;
 
 /// Ids read ahead per group: enough to cover memory latency with the misses
@@ -45,32 +46,32 @@ impl Presence {
                 *p = self.home(id);
             }
             // Probe rounds: round r reads position `home + r` of every id not
-            // yet resolved, then the record it names. The reads of a round
-            // do not depend on each other, so their misses overlap. Most ids
-            // sit at their home position (load <= 3/4), nearly all within
-            // PROBES; the rest take the ordinary lookup in the last pass.
+            // yet resolved, then the record it names (`probe`, the step
+            // `lookup` repeats). The iterations do not depend on each other,
+            // so their misses overlap. Most ids sit at their home position
+            // (load <= 3/4), nearly all within PROBES; the rest take the
+            // ordinary lookup in the last pass. Per id: NIL = not resolved,
+            // EMPTY = not tracked when the group began, else its slot.
             let mut found = [NIL; GROUP];
-            let mut open = [true; GROUP];
             for _ in 0..PROBES {
-                for (j, &id) in group.iter().enumerate() {
-                    if !open[j] {
+                for ((f, p), &id) in found.iter_mut().zip(pos.iter_mut()).zip(group) {
+                    if *f != NIL {
                         continue;
                     }
-                    let slot = self.index.get(pos[j]).copied().unwrap_or(EMPTY);
-                    if slot == EMPTY {
-                        open[j] = false; // Not tracked (when the group began).
-                    } else if self.records.get(slot as usize).is_some_and(|r| r.id == id) {
-                        (found[j], open[j]) = (slot, false);
+                    match self.probe(*p, id) {
+                        Probe::Empty => *f = EMPTY,
+                        Probe::Hit(slot) => *f = slot,
+                        Probe::Other => *p = (*p + 1) & mask,
                     }
-                    pos[j] = (pos[j] + 1) & mask;
                 }
             }
             // Apply in order. A found slot stays valid through the group:
             // inserts fill empty index positions or rebuild the index, and
             // take only free (unindexed) slab slots, so an indexed slot keeps
             // its id; only `remove` and the sweep unindex, and neither runs
-            // here. Anything else (new ids, ids a previous heartbeat of this
-            // group inserted, long probe runs) takes the single-call path.
+            // here. NIL and EMPTY name no slab slot (slots are below NIL):
+            // those ids (new ones, ones a previous heartbeat of this group
+            // inserted, long probe runs) take the single-call path.
             for (&slot, &id) in found.iter().zip(group) {
                 if let Some(r) = self.records.get_mut(slot as usize) {
                     r.last = r.last.max(now);

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// What one index position says about an id (see [`Presence::probe`]).
+pub(super) enum Probe {
+    /// An empty position: the id is not in the index.
+    Empty,
+    /// The id's record, in this slab slot.
+    Hit(u32),
+    /// Another id's record: probe the next position.
+    Other,
+}
+
 impl Presence {
     /// Raise a tracked id's `last` to `at`; false if the id is not tracked.
     pub(super) fn touch(&mut self, id: u64, at: u64) -> bool {
@@ -44,16 +54,25 @@ impl Presence {
         let mask = self.index.len().wrapping_sub(1);
         let mut pos = self.home(id);
         for _ in 0..self.index.len() {
-            let slot = *self.index.get(pos)?;
-            if slot == EMPTY {
-                return None;
+            match self.probe(pos, id) {
+                Probe::Empty => return None,
+                Probe::Hit(slot) => return Some((pos, slot)),
+                Probe::Other => pos = (pos + 1) & mask,
             }
-            if self.records.get(slot as usize).is_some_and(|r| r.id == id) {
-                return Some((pos, slot));
-            }
-            pos = (pos + 1) & mask;
         }
         None
+    }
+
+    /// One step of a lookup: what index position `pos` says about `id`.
+    #[inline]
+    pub(super) fn probe(&self, pos: usize, id: u64) -> Probe {
+        match self.index.get(pos).copied() {
+            None | Some(EMPTY) => Probe::Empty,
+            Some(slot) if self.records.get(slot as usize).is_some_and(|r| r.id == id) => {
+                Probe::Hit(slot)
+            }
+            Some(_) => Probe::Other,
+        }
     }
 
     pub(super) fn insert(&mut self, id: u64, last: u64) -> Result<(), PresenceFull> {

@@ -77,36 +77,90 @@ fn shuffled() -> Vec<u64> {
     order
 }
 
+/// The heartbeat stream every heartbeat bench walks: client `k`, `k + 1`, …
+/// of `n` (or of a shuffled order), time advancing 1 ms per 40 heartbeats
+/// (1M clients every 25 s).
+struct Walk {
+    n: u64,
+    order: Option<Vec<u64>>,
+    k: u64,
+    now: u64,
+}
+
+impl Walk {
+    fn in_order(n: u64) -> Self {
+        Self {
+            n,
+            order: None,
+            k: 0,
+            now: INTERVAL_MS,
+        }
+    }
+
+    fn shuffled() -> Self {
+        Self {
+            order: Some(shuffled()),
+            ..Self::in_order(CLIENTS)
+        }
+    }
+
+    /// The next heartbeat: `(client id, now in ms)`.
+    #[inline]
+    fn next(&mut self) -> (u64, u64) {
+        self.k = (self.k + 1) % self.n;
+        if self.k % 40 == 0 {
+            self.now += 1;
+        }
+        let i = match &self.order {
+            Some(order) => order[self.k as usize],
+            None => self.k,
+        };
+        (id(i), self.now)
+    }
+}
+
 /// Heartbeats per `heartbeat_many` call in the batched benches: what one
 /// event-loop wake-up of a busy server typically reads.
 const BATCH: usize = 64;
 
-/// `heartbeat_many` in batches of BATCH over `order`, timed per heartbeat
-/// (`iters` heartbeats per sample).
+/// `heartbeat_many` in batches of BATCH along `walk`, timed per heartbeat
+/// (`iters` heartbeats per sample; a batch carries its last heartbeat's time).
 #[allow(clippy::disallowed_methods)] // a bench may time itself
-fn batched(b: &mut criterion::Bencher<'_>, order: Vec<u64>) {
+fn batched(b: &mut criterion::Bencher<'_>, mut walk: Walk) {
     let mut p = presence_table();
-    let mut k = 0usize;
-    let mut sent = 0u64;
     let mut ids = [0u64; BATCH];
     b.iter_custom(|iters| {
         let mut left = iters;
         let t0 = WallInstant::now();
         while left > 0 {
             let n = BATCH.min(usize::try_from(left).unwrap_or(BATCH));
+            let mut now = 0;
             for slot in &mut ids[..n] {
-                k = (k + 1) % order.len();
-                *slot = id(order[k]);
+                (*slot, now) = walk.next();
             }
-            // Time advances 1 ms per 40 heartbeats, as in the single benches.
-            sent += n as u64;
-            let now = Instant::from_millis(INTERVAL_MS + sent / 40);
             let mut online = 0u32;
-            p.heartbeat_many(&ids[..n], now, |_| online += 1);
+            p.heartbeat_many(&ids[..n], Instant::from_millis(now), |_| online += 1);
             black_box(online);
             left -= n as u64;
         }
         t0.elapsed()
+    });
+}
+
+/// One `Presence::heartbeat` per iteration along `walk`.
+fn single(b: &mut criterion::Bencher<'_>, mut p: Presence, mut walk: Walk) {
+    b.iter(|| {
+        let (client, now) = walk.next();
+        black_box(p.heartbeat(client, Instant::from_millis(now)))
+    });
+}
+
+/// One naive `HashMap::insert` per iteration along `walk`.
+fn naive(b: &mut criterion::Bencher<'_>, mut walk: Walk) {
+    let mut m = naive_table();
+    b.iter(|| {
+        let (client, now) = walk.next();
+        black_box(m.insert(client, Duration::from_millis(now)))
     });
 }
 
@@ -119,82 +173,32 @@ fn config() -> Criterion {
 
 fn heartbeat(c: &mut Criterion) {
     let mut g = c.benchmark_group("presence_heartbeat_1M");
+    // Clients heartbeat in the order they first connected: their records
+    // lie in that order, so only the index read misses.
     g.bench_function("redial_presence", |b| {
-        let mut p = presence_table();
-        let mut k = 0u64;
-        let mut now = INTERVAL_MS;
-        b.iter(|| {
-            // Clients heartbeat in their order; time advances 1 ms per 40.
-            k = (k + 1) % CLIENTS;
-            if k % 40 == 0 {
-                now += 1;
-            }
-            black_box(p.heartbeat(id(k), Instant::from_millis(now)))
-        });
+        single(b, presence_table(), Walk::in_order(CLIENTS))
     });
     // The same, in a random order: the record is no longer next to the
     // previous one, so both reads miss.
     g.bench_function("redial_presence_shuffled", |b| {
-        let mut p = presence_table();
-        let order = shuffled();
-        let mut k = 0usize;
-        let mut now = INTERVAL_MS;
-        b.iter(|| {
-            k = (k + 1) % order.len();
-            if k % 40 == 0 {
-                now += 1;
-            }
-            black_box(p.heartbeat(id(order[k]), Instant::from_millis(now)))
-        });
+        single(b, presence_table(), Walk::shuffled())
     });
     // BATCH heartbeats per `heartbeat_many` call, in insertion order and in
     // a random order; the figure is per heartbeat.
     g.bench_function("redial_presence_batch64", |b| {
-        batched(b, (0..CLIENTS).collect())
+        batched(b, Walk::in_order(CLIENTS))
     });
     g.bench_function("redial_presence_shuffled_batch64", |b| {
-        batched(b, shuffled())
+        batched(b, Walk::shuffled())
     });
     // The same table at 10,000 clients (fits in L2): what the 1M figure
     // pays in cache misses.
     g.bench_function("redial_presence_10k_cache_resident", |b| {
         const N: u64 = 10_000;
-        let mut p = presence_of(N);
-        let mut k = 0u64;
-        let mut now = INTERVAL_MS;
-        b.iter(|| {
-            k = (k + 1) % N;
-            if k % 40 == 0 {
-                now += 1;
-            }
-            black_box(p.heartbeat(id(k), Instant::from_millis(now)))
-        });
+        single(b, presence_of(N), Walk::in_order(N))
     });
-    g.bench_function("naive_hashmap", |b| {
-        let mut m = naive_table();
-        let mut k = 0u64;
-        let mut now = INTERVAL_MS;
-        b.iter(|| {
-            k = (k + 1) % CLIENTS;
-            if k % 40 == 0 {
-                now += 1;
-            }
-            black_box(m.insert(id(k), Duration::from_millis(now)))
-        });
-    });
-    g.bench_function("naive_hashmap_shuffled", |b| {
-        let mut m = naive_table();
-        let order = shuffled();
-        let mut k = 0usize;
-        let mut now = INTERVAL_MS;
-        b.iter(|| {
-            k = (k + 1) % order.len();
-            if k % 40 == 0 {
-                now += 1;
-            }
-            black_box(m.insert(id(order[k]), Duration::from_millis(now)))
-        });
-    });
+    g.bench_function("naive_hashmap", |b| naive(b, Walk::in_order(CLIENTS)));
+    g.bench_function("naive_hashmap_shuffled", |b| naive(b, Walk::shuffled()));
     g.finish();
 }
 

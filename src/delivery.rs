@@ -346,7 +346,11 @@ impl Delivery {
                     let unacked = self.delivered.saturating_sub(self.last_ack_sent);
                     if unacked >= u64::from(cfg.ack_every) {
                         self.arm_ack(now);
-                    } else {
+                    } else if self.ack_due.is_none() {
+                        // An ack already due stays due: every arming was at
+                        // most `then + ack_delay` for a `then <= now`, never
+                        // later than this one would be, so only the first
+                        // message of a batch pays for the addition.
                         self.arm_ack(now.saturating_add(cfg.ack_delay));
                     }
                 }

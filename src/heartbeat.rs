@@ -21,8 +21,16 @@
 //!
 //! * **Silence triggers pings.** Any inbound frame (data, ack, ping, pong…) is
 //!   proof of life ([`Heartbeat::on_inbound`]): it clears the pong deadline
-//!   and re-arms the next ping at `now + interval`. Outbound traffic proves
+//!   and moves the next ping to `now + interval`. Outbound traffic proves
 //!   nothing about the peer and does not count.
+//! * **Lazy re-arm.** A frame does not move the armed ping timer; it records
+//!   when it arrived. When the timer wakes, it re-arms at that instant plus
+//!   `interval` if that is still ahead, and pings otherwise. Pings go out at
+//!   the same instants as with a timer moved per frame, but a busy link
+//!   changes the timer (one `ScheduleTimer` for the driver) about once per
+//!   `interval` instead of once per frame, at the price of one wake-up per
+//!   `interval` that only re-arms. Linux re-arms its TCP keepalive timer the
+//!   same way.
 //! * **First ping is jittered.** On open the first ping is drawn uniformly in
 //!   `[now, now + interval]`, so a fleet that reconnects together after an
 //!   outage does not ping in lockstep for ever after.
@@ -73,10 +81,13 @@
 //! probes never move a verdict later):
 //!
 //! 1. the ping timer at `p`: armed by an inbound frame as `s + interval`, or
-//!    on open as `s + uniform[0, interval]`, so `p <= t + interval`. At `p` a
-//!    ping goes out with deadline `p + d`, `d <= timeout` (adaptive deadlines
-//!    are clamped to `timeout`). With no reply the deadline fires on time:
-//!    `Dead` at `<= t + interval + timeout`.
+//!    on open as `s + uniform[0, interval]`, or by a lazy re-arm as
+//!    `heard + interval` with `heard <= t`, so `p <= t + interval`. Once `p`
+//!    is at or after `t + interval` the last frame has been folded in (a
+//!    wake-up re-arms only to an instant later than itself, and at most
+//!    once after `t`), so at `p` a ping goes out with deadline `p + d`,
+//!    `d <= timeout` (adaptive deadlines are clamped to `timeout`). With no
+//!    reply the deadline fires on time: `Dead` at `<= t + interval + timeout`.
 //! 2. a pong deadline `q`, set when a ping was sent at `s`, so
 //!    `q <= s + timeout` (probe deadlines are capped at `timeout` too):
 //!    `Dead` at `q <= t + timeout`.
@@ -241,15 +252,29 @@ struct Outstanding {
     probe: bool,
 }
 
+/// The one timer the machine has armed: the two cases of the dead-peer
+/// proof, never both at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Nothing armed: no transport, declared dead, or heartbeats off.
+    Off,
+    /// The ping timer wakes at `at`; no frame has arrived since it was armed,
+    /// so the ping is due then.
+    Ping { at: Instant },
+    /// The ping timer wakes at `at`, but the latest frame since it was armed
+    /// arrived at `heard`: the ping is due at `heard + interval`, and the
+    /// wake-up re-arms for it (the lazy re-arm of the module docs).
+    Heard { at: Instant, heard: Instant },
+    /// A ping is out; its pong is due by `at`.
+    Pong { at: Instant },
+}
+
 /// The heartbeat sub-machine of one connection (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Heartbeat {
     /// A transport is open and the machine has not declared it dead.
     open: bool,
-    /// When to send the next routine ping.
-    next_ping: Option<Instant>,
-    /// When the outstanding ping's pong is due.
-    deadline: Option<Instant>,
+    timer: Timer,
     /// The latest ping whose pong has not arrived (kept after another frame
     /// clears the deadline, so its pong still yields an RTT sample).
     outstanding: Option<Outstanding>,
@@ -270,8 +295,7 @@ impl Heartbeat {
     pub const fn new() -> Self {
         Self {
             open: false,
-            next_ping: None,
-            deadline: None,
+            timer: Timer::Off,
             outstanding: None,
             next_nonce: 1,
             rtt: RttEstimator::new(),
@@ -282,12 +306,13 @@ impl Heartbeat {
     /// (so a fleet does not ping in lockstep). Forgets any earlier ping.
     pub fn on_open<R: Rng + ?Sized>(&mut self, now: Instant, cfg: &HeartbeatConfig, rng: &mut R) {
         self.open = true;
-        self.deadline = None;
         self.outstanding = None;
-        self.next_ping = if cfg.enabled() {
-            Some(now + uniform_duration(rng, Duration::ZERO, cfg.interval))
+        self.timer = if cfg.enabled() {
+            Timer::Ping {
+                at: now + uniform_duration(rng, Duration::ZERO, cfg.interval),
+            }
         } else {
-            None
+            Timer::Off
         };
     }
 
@@ -296,22 +321,29 @@ impl Heartbeat {
     #[inline]
     pub fn on_close(&mut self) {
         self.open = false;
-        self.next_ping = None;
-        self.deadline = None;
+        self.timer = Timer::Off;
         self.outstanding = None;
     }
 
     /// Any inbound frame (data, ack, ping, pong…): proof of life. Clears the
-    /// pong deadline and re-arms the next ping at `now + interval`, so pings
-    /// only go out after `interval` of inbound silence. Ignored when no
-    /// transport is open or after [`HeartbeatEvent::Dead`].
-    #[inline]
+    /// pong deadline and moves the next ping to `now + interval`, so pings
+    /// only go out after `interval` of inbound silence. While the ping timer
+    /// is armed this only records `now`: the timer keeps its earlier wake-up
+    /// and re-arms itself then ([`Heartbeat::handle_timeout`]), so a busy
+    /// link costs one timer change per `interval`, not one per frame.
+    /// Ignored when no transport is open or after [`HeartbeatEvent::Dead`].
+    #[inline(always)]
     pub fn on_inbound(&mut self, now: Instant, cfg: &HeartbeatConfig) {
         if !self.open {
             return;
         }
-        self.deadline = None;
-        self.next_ping = cfg.enabled().then(|| now + cfg.interval);
+        self.timer = match self.timer {
+            Timer::Ping { at } | Timer::Heard { at, .. } => Timer::Heard { at, heard: now },
+            Timer::Pong { .. } | Timer::Off if cfg.enabled() => Timer::Ping {
+                at: now + cfg.interval,
+            },
+            Timer::Pong { .. } | Timer::Off => Timer::Off,
+        };
     }
 
     /// A pong carrying `nonce`. If it matches the outstanding ping: one RTT
@@ -348,6 +380,8 @@ impl Heartbeat {
     }
 
     /// The next instant [`Heartbeat::handle_timeout`] wants to run, if any.
+    /// With frames arriving, this can be earlier than the next ping: the
+    /// wake-up then only re-arms the timer.
     #[must_use]
     #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -358,7 +392,10 @@ impl Heartbeat {
     #[must_use]
     #[inline]
     pub(crate) fn fold_timeout(&self, acc: Earliest) -> Earliest {
-        acc.with(self.next_ping).with(self.deadline)
+        match self.timer {
+            Timer::Off => acc,
+            Timer::Ping { at } | Timer::Heard { at, .. } | Timer::Pong { at } => acc.with(Some(at)),
+        }
     }
 
     /// Run due timers; call when `now >= poll_timeout()` (earlier calls are
@@ -370,28 +407,47 @@ impl Heartbeat {
         cfg: &HeartbeatConfig,
     ) -> Option<HeartbeatEvent> {
         if !self.open || !cfg.enabled() {
-            self.next_ping = None;
-            self.deadline = None;
+            self.timer = Timer::Off;
             return None;
         }
-        if let Some(deadline) = self.deadline.filter(|d| now >= *d) {
-            if now.saturating_duration_since(deadline) > cfg.late_threshold {
-                // Late-timer guard: our own timer ran late, so the pong may
-                // be unread behind it. Ask again instead of convicting.
-                return Some(self.send_ping(now, now + Self::probe_timeout(cfg), true));
+        let (at, heard) = match self.timer {
+            Timer::Off => return None,
+            Timer::Ping { at } => (at, None),
+            Timer::Heard { at, heard } => (at, Some(heard)),
+            Timer::Pong { at: deadline } => {
+                return (now >= deadline).then(|| self.pong_overdue(now, deadline, cfg));
             }
-            self.open = false;
-            self.next_ping = None;
-            self.deadline = None;
-            self.outstanding = None;
-            return Some(HeartbeatEvent::Dead);
+        };
+        if now < at {
+            return None;
         }
-        if self.next_ping.is_some_and(|p| now >= p) {
-            // A late ping timer needs no guard: it just pings.
-            let deadline = now + self.pong_timeout(cfg);
-            return Some(self.send_ping(now, deadline, false));
+        // Lazy re-arm: frames heard since the timer was armed move the ping
+        // to `heard + interval`, if that is still ahead.
+        if let Some(due) = heard.map(|h| h + cfg.interval).filter(|&due| due > now) {
+            self.timer = Timer::Ping { at: due };
+            return None;
         }
-        None
+        // A late ping timer needs no guard: it just pings.
+        let deadline = now + self.pong_timeout(cfg);
+        Some(self.send_ping(now, deadline, false))
+    }
+
+    /// The pong deadline has passed: `Dead`, unless the timer ran late.
+    fn pong_overdue(
+        &mut self,
+        now: Instant,
+        deadline: Instant,
+        cfg: &HeartbeatConfig,
+    ) -> HeartbeatEvent {
+        if now.saturating_duration_since(deadline) > cfg.late_threshold {
+            // Late-timer guard: our own timer ran late, so the pong may be
+            // unread behind it. Ask again instead of convicting.
+            return self.send_ping(now, now + Self::probe_timeout(cfg), true);
+        }
+        self.open = false;
+        self.timer = Timer::Off;
+        self.outstanding = None;
+        HeartbeatEvent::Dead
     }
 
     /// The current RTT estimate, `None` before the first matching pong.
@@ -415,7 +471,10 @@ impl Heartbeat {
     /// When the outstanding ping's pong is due, if a deadline is armed.
     #[must_use]
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        match self.timer {
+            Timer::Pong { at } => Some(at),
+            _ => None,
+        }
     }
 
     /// The pong deadline a routine ping would get now: `timeout`, or the
@@ -442,7 +501,7 @@ impl Heartbeat {
             return None;
         }
         let deadline = now + Self::probe_timeout(cfg);
-        if self.deadline.is_some_and(|d| d <= deadline) {
+        if self.deadline().is_some_and(|d| d <= deadline) {
             return None;
         }
         Some(self.send_ping(now, deadline, true))
@@ -457,8 +516,7 @@ impl Heartbeat {
             sent_at: now,
             probe,
         });
-        self.deadline = Some(deadline);
-        self.next_ping = None;
+        self.timer = Timer::Pong { at: deadline };
         HeartbeatEvent::SendPing { nonce }
     }
 }

@@ -67,7 +67,7 @@ fn any_inbound_frame_resets_the_deadline() {
     let mut s = Script::new(hb(5_000, 2_000), 32);
     s.input(Input::Start);
     s.opened();
-    s.note("the server streams data every second: no ping is needed");
+    s.note("the server streams data every second: no ping is needed, and the ping timer wakes once per interval to re-arm instead of moving per frame");
     for seq in 1..=20 {
         s.advance(1_000);
         s.frame(Frame::Data(DataId::Seq(seq)));

@@ -30,6 +30,22 @@ fn opened(at: u64, cfg: &HeartbeatConfig, seed: u64) -> (Heartbeat, Instant) {
     (hb, first)
 }
 
+/// When the next routine ping goes out if nothing else arrives: follows the
+/// timer through its lazy re-arms, on a copy of the machine.
+fn next_ping(hb: &Heartbeat, cfg: &HeartbeatConfig) -> Option<Instant> {
+    let mut hb = *hb;
+    // A wake-up re-arms at most once per frame heard; two suffice.
+    for _ in 0..3 {
+        let at = hb.poll_timeout()?;
+        match hb.handle_timeout(at, cfg) {
+            Some(HeartbeatEvent::SendPing { .. }) => return Some(at),
+            Some(HeartbeatEvent::Dead) => return None,
+            None => {}
+        }
+    }
+    None
+}
+
 /// Open and send the first ping; returns the machine and the ping time.
 fn pinged(cfg: &HeartbeatConfig) -> (Heartbeat, Instant) {
     let (mut hb, p) = opened(0, cfg, 1);
@@ -134,6 +150,11 @@ fn any_inbound_frame_postpones_ping_and_clears_deadline() {
     hb.on_inbound(first, &c); // same instant as the timer: frame wins
     assert_eq!(hb.handle_timeout(first, &c), None);
     hb.on_inbound(first + ms(20_000), &c);
+    assert_eq!(next_ping(&hb, &c), Some(first + ms(45_000)));
+    // Lazy re-arm: the frame did not move the timer. It wakes at the ping
+    // time the first frame set, finds a later frame, and moves on.
+    assert_eq!(hb.poll_timeout(), Some(first + ms(25_000)));
+    assert_eq!(hb.handle_timeout(first + ms(25_000), &c), None);
     assert_eq!(hb.poll_timeout(), Some(first + ms(45_000)));
     assert_eq!(hb.handle_timeout(first + ms(44_999), &c), None);
     let p = first + ms(45_000);
@@ -150,7 +171,7 @@ fn any_inbound_frame_postpones_ping_and_clears_deadline() {
     assert_eq!(hb.outstanding(), Some(1));
     hb.on_pong(p + ms(70), 1, &c);
     assert_eq!(hb.rtt().map(|r| r.latest), Some(ms(70)));
-    assert_eq!(hb.poll_timeout(), Some(p + ms(25_070)));
+    assert_eq!(next_ping(&hb, &c), Some(p + ms(25_070)));
 }
 
 #[test]
@@ -259,7 +280,7 @@ fn pong_after_late_probe_keeps_connection_alive() {
     hb.on_pong(wake + ms(80), 2, &c);
     assert_eq!(hb.outstanding(), None);
     assert_eq!(hb.rtt().map(|r| r.latest), Some(ms(80)));
-    assert_eq!(hb.poll_timeout(), Some(wake + ms(25_080)));
+    assert_eq!(next_ping(&hb, &c), Some(wake + ms(25_080)));
     assert_eq!(hb.handle_timeout(wake + ms(3_000), &c), None);
 }
 
@@ -462,7 +483,11 @@ fn silent_peer_run(seed: u64, c: &HeartbeatConfig) -> (u64, u64, u64) {
                     }
                 }
                 Some(HeartbeatEvent::Dead) => return (silence, last_in, timer),
-                None => panic!("seed {seed}: poll_timeout {timer} produced nothing"),
+                // A lazy re-arm: allowed only if the timer moved on.
+                None => assert!(
+                    hb.poll_timeout() > Some(t(timer)),
+                    "seed {seed}: poll_timeout {timer} produced nothing"
+                ),
             }
         }
     }
@@ -696,7 +721,7 @@ fn peer_pings_postpone_ours() {
     let mut now = 0;
     for _ in 0..10 {
         hb.on_inbound(t(now), &c); // client's ping (the connection answers it)
-        assert_eq!(hb.poll_timeout(), Some(t(now + 25_000)));
+        assert_eq!(next_ping(&hb, &c), Some(t(now + 25_000)));
         assert_eq!(hb.handle_timeout(t(now), &c), None);
         now += 20_000;
     }
@@ -724,4 +749,33 @@ fn probe_deadline_never_exceeds_timeout() {
         Some(HeartbeatEvent::SendPing { nonce: 2 })
     );
     assert_eq!(hb.deadline(), Some(t(11_000)));
+}
+
+#[test]
+fn busy_link_moves_the_timer_once_per_interval_not_per_frame() {
+    // One frame per millisecond for 100 s: with the timer moved per frame
+    // the driver would re-arm it 100,000 times; lazily, about 100 s / 25 s.
+    let c = cfg();
+    let (mut hb, first) = opened(0, &c, 21);
+    let mut changes = 0;
+    let mut armed = hb.poll_timeout();
+    for now in 1..=100_000 {
+        if armed.is_some_and(|a| a <= t(now)) {
+            assert_eq!(hb.handle_timeout(t(now), &c), None, "pinged at {now}");
+        }
+        hb.on_inbound(t(now), &c);
+        if hb.poll_timeout() != armed {
+            changes += 1;
+            armed = hb.poll_timeout();
+        }
+    }
+    assert!(first <= t(25_000));
+    assert!((4..=5).contains(&changes), "{changes} timer changes");
+    // Silence from t = 100 s: the ping goes out exactly `interval` later.
+    assert_eq!(next_ping(&hb, &c), Some(t(125_000)));
+    assert_eq!(hb.handle_timeout(t(124_999), &c), None);
+    assert_eq!(
+        hb.handle_timeout(t(125_000), &c),
+        Some(HeartbeatEvent::SendPing { nonce: 1 })
+    );
 }

@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "backoff_socket_io",
     "presence_heartbeat",
     "presence_heartbeat_many",
+    "presence_sweep",
 ];
 
 fn run(scenario: &str, iters: u64) -> Result<(), String> {
@@ -116,7 +117,7 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
             }
         }
         #[cfg(feature = "alloc")]
-        "presence_heartbeat" | "presence_heartbeat_many" => {
+        "presence_heartbeat" | "presence_heartbeat_many" | "presence_sweep" => {
             use redial::presence::{Presence, PresenceConfig};
             const N: u64 = 1_000_000;
             let mix = |i: u64| {
@@ -130,7 +131,25 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
             for i in 0..N {
                 p.heartbeat(mix(i), Instant::from_millis(i / 40));
             }
-            if scenario == "presence_heartbeat" {
+            if scenario == "presence_sweep" {
+                // `iters` seconds of the sweep bench's traffic (every client
+                // every 25 s), sweeping once per second. Count only the
+                // sweep with `--toggle-collect='*poll_expired*'`.
+                for second in 25..25 + iters {
+                    let to = second * 1_000;
+                    for ms in to - 999..=to {
+                        let phase = ms % 25_000;
+                        for i in phase * 40..(phase + 1) * 40 {
+                            p.heartbeat(mix(i), Instant::from_millis(to));
+                        }
+                    }
+                    let mut offline = 0u32;
+                    while p.poll_expired(Instant::from_millis(to)).is_some() {
+                        offline += 1;
+                    }
+                    black_box(offline);
+                }
+            } else if scenario == "presence_heartbeat" {
                 for k in 0..iters {
                     let now = Instant::from_millis(25_000 + k / 40);
                     black_box(p.heartbeat(mix(k % N), now));
@@ -150,7 +169,7 @@ fn run(scenario: &str, iters: u64) -> Result<(), String> {
             }
         }
         #[cfg(not(feature = "alloc"))]
-        "presence_heartbeat" | "presence_heartbeat_many" => {
+        "presence_heartbeat" | "presence_heartbeat_many" | "presence_sweep" => {
             return Err("needs --features alloc".into())
         }
         other => return Err(format!("unknown scenario {other}; one of {SCENARIOS:?}")),

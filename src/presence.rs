@@ -37,7 +37,8 @@
 //!   this clock; values later than the table's clock are clamped to it).
 //! * **Time**: a `now` earlier than one already seen is clamped to the latest
 //!   (the table keeps a [`Clock`]); `&self` queries use `max(now, latest)`.
-//!   Arithmetic saturates at [`Instant::MAX`]. Drivers should call
+//!   Instants after [`Presence::LATEST`] (1 ms before [`Instant::MAX`]) are
+//!   clamped to it, and arithmetic saturates. Drivers should call
 //!   `heartbeat` when a client connects as well as on each ping or message.
 //! * **Batches**: [`Presence::heartbeat_many`] takes the heartbeats a server
 //!   read in one wake-up at once, with the same result as one call per id,
@@ -46,38 +47,48 @@
 //!
 //! # Data structure
 //!
-//! * **Slab** of records `{ id: u64, last: u64 ms }` (16 B) with a parallel
-//!   `Vec<u32>` of links (4 B): the next record in the same expiry bucket, top
-//!   bit = "removed". Freed slots go on a free list threaded through the links.
-//!   `last` is a full `u64` so `last_seen` stays exact across any gap, with
-//!   no rebasing pass; a `u32` offset would save 4 B but needs one.
-//! * **Index**: open addressing with linear probing over `u32` slab numbers
-//!   (4 B per slot), power-of-two size, load kept at or below 3/4, deletion by
-//!   backward shift (no tombstones). Hash: the SplitMix64 finalizer of
-//!   `id ^ seed` (seed 0 unless [`Presence::with_capacity_and_seed`]; pick a
-//!   random seed if clients choose their own ids, to resist hash flooding).
+//! * **Table**: open addressing with linear probing over 16 B entries
+//!   `{ id: u64, last: u64 ms }`, four to a cache line, power-of-two size.
+//!   The record *is* the table entry, so a heartbeat reads and writes one
+//!   cache line: at a million clients, one cache miss instead of the two of
+//!   an index pointing into a slab. `last` is a full `u64`, so `last_seen`
+//!   stays exact across any gap with no rebasing pass; the one value it
+//!   reserves, `u64::MAX`, marks a vacant entry, which is why the table's
+//!   clock stops at [`Presence::LATEST`]. Removal and expiry leave a
+//!   vacated entry that probes pass over (positions never move, so the
+//!   wheel can name them); records plus vacated entries stay at or below
+//!   3/4 of the table, and crossing that rehashes: to twice the size if the
+//!   records alone fill more than 5/8, else at the same size, dropping the
+//!   vacated entries. Hash: the SplitMix64 finalizer of `id ^ seed` (seed 0
+//!   unless [`Presence::with_capacity_and_seed`]; pick a random seed if
+//!   clients choose their own ids, to resist hash flooding).
 //! * **Timing wheel** of `W` bucket lists (`W` = power of two, at least
 //!   `ceil(threshold / resolution) + 1` and 64), one bit per bucket in an
-//!   occupancy bitmap. Every record sits in exactly one bucket. A heartbeat
-//!   only rewrites `last` (O(1), no list surgery). The sweep detaches each due
-//!   bucket and rechecks every record in it: removed → freed; expired →
-//!   `Offline`; still alive → relinked at its current expiry tick. A client
-//!   heartbeating every 25 s is relinked about once per 35–60 s, so the sweep
-//!   costs O(1) amortized per heartbeat, plus O(1) per record that expires or
-//!   was removed, plus the buckets passed. It never scans the table: after a
-//!   gap longer than the wheel it visits each bucket once (at most `W` per
-//!   call), and with no records it jumps straight to `now`.
+//!   occupancy bitmap. A list holds table positions in 512 B blocks of 126
+//!   (see `wheel`), so the sweep has a block's worth of independent reads
+//!   in flight instead of chasing one pointer per record. Every record sits
+//!   in exactly one bucket. A heartbeat only rewrites `last` (O(1), no list
+//!   surgery). The sweep detaches each due bucket and rechecks every record
+//!   in it: removed → vacated; expired → `Offline`; still alive → relinked
+//!   at its current expiry tick. A client heartbeating every 25 s is
+//!   relinked about once per 35–60 s, so the sweep costs O(1) amortized per
+//!   heartbeat, plus O(1) per record that expires or was removed, plus the
+//!   buckets passed. It never scans the table: after a gap longer than the
+//!   wheel it visits each bucket once (at most `W` per call), and with no
+//!   records it jumps straight to `now`.
 //!
 //! # Memory per client
 //!
-//! 16 B record + 4 B link = [`Presence::BYTES_PER_RECORD`] (20 B), plus index
-//! slots of [`Presence::BYTES_PER_INDEX_SLOT`] (4 B) at load 3/8..3/4, that is
-//! 5.3–10.7 B. Sized with [`Presence::with_capacity`]: 25–31 B per client
-//! (1,000,000 clients: 20 MB slab + 8 MiB index = 28.4 MB, 28 B each). Growing
-//! by pushes can leave up to as much again of spare slab capacity. Fixed
-//! overhead: `W` × 4 B heads + `W` / 8 B bitmap (264 B by default). Slab
-//! slots of removed clients are reused once the sweep passes their bucket, so
-//! memory follows the peak of live plus recently removed clients.
+//! [`Presence::BYTES_PER_POSITION`] (16 B) per table position at a load of
+//! 3/8..3/4, that is 21–43 B, plus about 4.1 B of wheel blocks per record.
+//! Sized with [`Presence::with_capacity`]: 1,000,000 clients take 2^21
+//! positions (33.6 MB) and 7,937 blocks (4.1 MB), 37.6 MB or 37 B each; the
+//! slab-and-index layout this replaced took 28 B, but two cache misses per
+//! heartbeat (BENCHMARKS.md has both). Fixed overhead: `W` × 4 B heads,
+//! `W` / 8 B bitmap, and up to `W` + 1 partly filled blocks. Vacated
+//! positions are reused by new ids once the sweep has passed them, and a
+//! rehash drops the rest, so memory follows the peak of live plus recently
+//! removed clients.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -91,13 +102,12 @@ mod batch;
 mod table;
 #[cfg(test)]
 mod tests;
+mod wheel;
 
-/// End of a bucket or free list; also the number of slab slots addressable.
-const NIL: u32 = 0x7FFF_FFFF;
-/// Link flag: the record was removed and waits for the sweep to free it.
-const DEAD: u32 = 0x8000_0000;
-/// An empty index slot.
-const EMPTY: u32 = u32::MAX;
+/// No block: the end of a list (block numbers stay below it).
+const NIL: u32 = u32::MAX;
+/// Most table positions (the wheel stores them as `u32`).
+const MAX_POSITIONS: usize = 1 << 30;
 /// Largest `ceil(threshold / resolution)` accepted (bounds the wheel).
 const MAX_BUCKETS: u64 = 65_535;
 
@@ -191,13 +201,6 @@ pub struct PresenceFull {
     pub max_clients: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Record {
-    id: u64,
-    /// Last heartbeat, ms on the table's clock.
-    last: u64,
-}
-
 /// Last-heartbeat table with expiry sweep; see the module docs.
 #[derive(Clone)]
 pub struct Presence {
@@ -205,12 +208,19 @@ pub struct Presence {
     resolution: u64,
     max_clients: u32,
     seed: u64,
-    records: Vec<Record>,
-    links: Vec<u32>,
-    free: u32,
-    index: Vec<u32>,
+    /// The table: records and vacant positions, a power of two of them.
+    entries: Vec<table::Entry>,
+    /// The wheel's lists: blocks of positions (see `wheel`).
+    blocks: Vec<wheel::Block>,
+    /// First block of the pool's free list.
+    free_block: u32,
     live: usize,
-    /// Records in buckets or in `draining`, live or removed.
+    /// Positions vacated (freed or removed) since the last rehash: probes
+    /// pass them, so they count toward the load bound.
+    vacated: usize,
+    /// Rehashes so far (wrapping): a batch re-resolves positions after one.
+    rehashes: u32,
+    /// Positions in buckets or in `draining`, records or removed.
     in_wheel: usize,
     heads: Vec<u32>,
     occupied: Vec<u64>,
@@ -218,6 +228,10 @@ pub struct Presence {
     cursor: u64,
     /// Rest of the detached bucket being swept.
     draining: u32,
+    /// Positions of the sweep's current block not judged yet: the first
+    /// `held_len` of `held` (taken off `draining`, still in the wheel).
+    held: [u32; wheel::BLOCK],
+    held_len: usize,
     clock: Clock,
     epoch: u64,
     rejected: u64,
@@ -229,8 +243,8 @@ impl fmt::Debug for Presence {
             .field("threshold_ms", &self.threshold)
             .field("resolution_ms", &self.resolution)
             .field("len", &self.live)
-            .field("slab", &self.records.len())
-            .field("index_slots", &self.index.len())
+            .field("positions", &self.entries.len())
+            .field("vacated", &self.vacated)
             .field("buckets", &self.heads.len())
             .field("cursor", &self.cursor)
             .field("epoch", &self.epoch)
@@ -246,22 +260,28 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Index slots for `n` records at load at most 3/4 (power of two, at least 8).
-fn index_slots(n: usize) -> usize {
+/// Table positions for `n` records at load at most 3/4 (power of two, at
+/// least 8, at most [`MAX_POSITIONS`]).
+fn positions_for(n: usize) -> usize {
     n.saturating_add(n / 3)
         .saturating_add(1)
         .max(8)
         .checked_next_power_of_two()
-        .unwrap_or(1 << 31)
+        .unwrap_or(MAX_POSITIONS)
+        .min(MAX_POSITIONS)
 }
 
 impl Presence {
-    /// Most clients a table can address (slab numbers are 31 bits).
-    pub const MAX_CLIENTS: u32 = NIL;
-    /// Bytes per slab slot: 16 B record + 4 B bucket link.
-    pub const BYTES_PER_RECORD: usize = core::mem::size_of::<Record>() + 4;
-    /// Bytes per index slot (the index keeps load at or below 3/4).
-    pub const BYTES_PER_INDEX_SLOT: usize = 4;
+    /// Most clients a table can address: 3/4 of its 2^30 positions.
+    pub const MAX_CLIENTS: u32 = 3 << 28;
+    /// Bytes per table position: the 16 B entry (id, last heartbeat). The
+    /// table keeps records and vacated positions at or below 3/4 of its
+    /// positions, and rehashes to 3/8 or less when it grows. The wheel adds
+    /// about 4.1 B per record (512 B blocks of 126 positions).
+    pub const BYTES_PER_POSITION: usize = core::mem::size_of::<table::Entry>();
+    /// The latest instant the table represents: later ones are clamped to it
+    /// (1 ms before [`Instant::MAX`], which marks vacant positions).
+    pub const LATEST: Instant = Instant::from_millis(table::VACANT - 1);
 
     /// An empty table.
     pub fn new(cfg: PresenceConfig) -> Result<Self, ConfigError> {
@@ -289,25 +309,34 @@ impl Presence {
             .max(64)
             .next_power_of_two();
         let n = n.min(usize::try_from(cfg.max_clients).unwrap_or(usize::MAX));
-        let mut records = Vec::new();
-        let mut links = Vec::new();
-        let reserved = records.try_reserve_exact(n).is_ok() && links.try_reserve_exact(n).is_ok();
-        let slots = index_slots(if reserved { n } else { 0 });
+        let mut entries = Vec::new();
+        let mut size = positions_for(n);
+        if entries.try_reserve_exact(size).is_err() {
+            size = positions_for(0); // A failed allocation grows lazily.
+        }
+        entries.resize(size, table::Entry::vacant(table::NEVER_USED));
+        // The wheel's peak: every record in a full block, one partial block
+        // per bucket and one for the sweep (a failure grows lazily too).
+        let mut blocks = Vec::new();
+        let _ = blocks.try_reserve_exact((n / wheel::BLOCK).saturating_add(buckets + 1));
         Ok(Self {
             threshold,
             resolution,
             max_clients: cfg.max_clients,
             seed,
-            records,
-            links,
-            free: NIL,
-            index: vec![EMPTY; slots],
+            entries,
+            blocks,
+            free_block: NIL,
             live: 0,
+            vacated: 0,
+            rehashes: 0,
             in_wheel: 0,
             heads: vec![NIL; buckets],
             occupied: vec![0; buckets / 64],
             cursor: 0,
             draining: NIL,
+            held: [0; wheel::BLOCK],
+            held_len: 0,
             clock: Clock::default(),
             epoch: 0,
             rejected: 0,
@@ -328,7 +357,7 @@ impl Presence {
         id: u64,
         now: Instant,
     ) -> Result<Option<Transition>, PresenceFull> {
-        let now = self.clock.observe(now).as_millis();
+        let now = self.observe(now);
         if self.touch(id, now) {
             return Ok(None);
         }
@@ -352,7 +381,7 @@ impl Presence {
     /// epoch for pre-restart records (the grace period). Unknown ids: false.
     #[must_use]
     pub fn is_online(&self, id: u64, now: Instant) -> bool {
-        let now = now.max(self.clock.now()).as_millis();
+        let now = now.min(Self::LATEST).max(self.clock.now()).as_millis();
         self.record(id)
             .is_some_and(|r| now.saturating_sub(r.last.max(self.epoch)) < self.threshold)
     }
@@ -368,20 +397,20 @@ impl Presence {
     /// yielded or it was removed).
     #[must_use]
     pub fn last_seen(&self, id: u64) -> Option<Instant> {
-        self.record(id).map(|r| Instant::from_millis(r.last))
+        self.record(id).map(|e| Instant::from_millis(e.last))
     }
 
     /// Forget a client that disconnected cleanly; no `Offline` will follow
     /// (publish it yourself). Returns whether it was tracked.
     pub fn remove(&mut self, id: u64) -> bool {
-        let Some((pos, slot)) = self.lookup(id) else {
+        let Some(pos) = self.lookup(id) else {
             return false;
         };
-        self.unindex(pos);
-        // The record stays in its bucket until the sweep frees it.
-        if let Some(l) = self.links.get_mut(slot as usize) {
-            *l |= DEAD;
+        // The position stays in its bucket until the sweep frees it.
+        if let Some(e) = self.entries.get_mut(pos) {
+            *e = table::Entry::vacant(table::REMOVED);
         }
+        self.vacated += 1;
         self.live = self.live.saturating_sub(1);
         true
     }
@@ -392,40 +421,19 @@ impl Presence {
     /// judged from the restart epoch (module docs).
     #[must_use]
     pub fn poll_expired(&mut self, now: Instant) -> Option<Transition> {
-        let now = self.clock.observe(now).as_millis();
+        let now = self.observe(now);
         // Bucket t is due once t * resolution <= now; at the end of time every tick is.
-        let target = if now == u64::MAX {
+        let target = if now >= Self::LATEST.as_millis() {
             now.div_ceil(self.resolution)
         } else {
             now / self.resolution
         };
         loop {
-            if self.draining != NIL {
-                let slot = self.draining;
-                let link = self.link(slot);
-                self.draining = link & NIL;
-                if link & DEAD != 0 {
-                    self.release(slot);
-                    continue;
+            if self.held_len > 0 || self.draining != NIL {
+                if let Some(t) = self.sweep_block(now) {
+                    return Some(t);
                 }
-                let Some(r) = self.records.get(slot as usize).copied() else {
-                    continue;
-                };
-                if now.saturating_sub(r.last.max(self.epoch)) < self.threshold {
-                    self.schedule(slot);
-                    continue;
-                }
-                if let Some((pos, found)) = self.lookup(r.id) {
-                    if found == slot {
-                        self.unindex(pos);
-                    }
-                }
-                self.release(slot);
-                self.live = self.live.saturating_sub(1);
-                return Some(Transition::Offline {
-                    id: r.id,
-                    last_seen: Instant::from_millis(r.last),
-                });
+                continue;
             }
             if self.cursor >= target {
                 return None;
@@ -447,11 +455,52 @@ impl Presence {
         }
     }
 
+    /// Judge the sweep's current block, taking the next one off `draining`
+    /// when none is held: relink the live records, free the removed ones,
+    /// and report the first expired one (the rest stay held for the next
+    /// call). A block just taken has all its entries read before any is
+    /// judged, so their cache misses overlap. Every call reads the entries
+    /// anew, so what happened between calls (heartbeats, removals) counts.
+    fn sweep_block(&mut self, now: u64) -> Option<Transition> {
+        if self.held_len == 0 {
+            let (block, n) = self.take_draining_block()?;
+            self.held = block;
+            self.held_len = n;
+        }
+        let gone = table::Entry::vacant(table::REMOVED);
+        let mut read = [gone; wheel::BLOCK];
+        for (e, &pos) in read.iter_mut().zip(&self.held).take(self.held_len) {
+            *e = self.entries.get(pos as usize).copied().unwrap_or(gone);
+        }
+        while let Some(i) = self.held_len.checked_sub(1) {
+            self.held_len = i;
+            let pos = self.held.get(i).copied().unwrap_or(NIL) as usize;
+            let e = read.get(i).copied().unwrap_or(gone);
+            if !e.is_record() {
+                // Removed: its last trip through the wheel is over.
+                self.release(pos);
+                continue;
+            }
+            if now.saturating_sub(e.last.max(self.epoch)) < self.threshold {
+                self.schedule(pos, e.last);
+                continue;
+            }
+            self.release(pos);
+            self.live = self.live.saturating_sub(1);
+            return Some(Transition::Offline {
+                id: e.id,
+                last_seen: Instant::from_millis(e.last),
+            });
+        }
+        None
+    }
+
     /// Mark a server restart at `now` (R24): every client last seen before it
     /// gets a fresh grace period of `threshold` from `now`. O(1); repeated
     /// calls keep the latest epoch.
     pub fn restart(&mut self, now: Instant) {
-        self.epoch = self.epoch.max(self.clock.observe(now).as_millis());
+        let now = self.observe(now);
+        self.epoch = self.epoch.max(now);
     }
 
     /// When [`Presence::poll_expired`] may next yield something: never before
@@ -460,7 +509,7 @@ impl Presence {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let latest = self.clock.now();
-        if self.draining != NIL {
+        if self.draining != NIL || self.held_len > 0 {
             return Some(latest);
         }
         if self.in_wheel == 0 {
@@ -476,14 +525,20 @@ impl Presence {
                 let b = wi * 64 + word.trailing_zeros() as usize;
                 let ahead = (b + w - start) % w;
                 let tick = self.cursor.saturating_add(1).saturating_add(ahead as u64);
-                return Some(
-                    Instant::from_millis(tick.saturating_mul(self.resolution)).max(latest),
-                );
+                // Every tick is due at the table's last instant.
+                let at = Instant::from_millis(tick.saturating_mul(self.resolution));
+                return Some(at.min(Self::LATEST).max(latest));
             }
             wi = (wi + 1) % words.max(1);
             word = self.occupied.get(wi).copied().unwrap_or(0);
         }
         None
+    }
+
+    /// The table's clock: `now` clamped to [`Presence::LATEST`] and to the
+    /// latest seen, in ms.
+    fn observe(&mut self, now: Instant) -> u64 {
+        self.clock.observe(now.min(Self::LATEST)).as_millis()
     }
 
     /// Clients tracked: online, in grace, or expired but not yet swept.
@@ -504,13 +559,16 @@ impl Presence {
         self.rejected
     }
 
-    /// Heap bytes held: slab capacity × 20 B + index slots × 4 B + wheel.
+    /// Heap bytes held: positions × 16 B, the wheel's blocks × 64 B, and
+    /// the wheel's heads and bitmap.
     #[must_use]
     pub fn memory_bytes(&self) -> usize {
         [
-            (self.records.capacity(), core::mem::size_of::<Record>()),
-            (self.links.capacity(), 4),
-            (self.index.len(), Self::BYTES_PER_INDEX_SLOT),
+            (
+                self.entries.capacity(),
+                core::mem::size_of::<table::Entry>(),
+            ),
+            (self.blocks.capacity(), core::mem::size_of::<wheel::Block>()),
             (self.heads.len(), 4),
             (self.occupied.len(), 8),
         ]

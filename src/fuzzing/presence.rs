@@ -104,15 +104,21 @@ struct RefModel {
     rejected: u64,
 }
 
+/// The table's last representable instant: later ones are clamped to it.
+const LATEST: u64 = Presence::LATEST.as_millis();
+
 impl RefModel {
     fn observe(&mut self, now: u64) -> u64 {
-        self.latest = self.latest.max(now);
+        self.latest = self.latest.max(now.min(LATEST));
         self.latest
     }
 
     /// Whether the tracked record `r` is online at `now`.
     fn online(&self, r: &Rec, now: u64) -> bool {
-        now.max(self.latest).saturating_sub(r.last.max(self.epoch)) < self.thr
+        now.min(LATEST)
+            .max(self.latest)
+            .saturating_sub(r.last.max(self.epoch))
+            < self.thr
     }
 
     /// When a full drain must have reported `r` offline.
@@ -351,8 +357,8 @@ pub fn check_presence(data: &[u8], strict: super::Strict) -> Result<(), Violatio
                 }
                 let t = m.latest;
                 // Known (finding F3): a record inserted when the clock is
-                // at u64::MAX itself may never be swept.
-                let f3 = !strict.has(super::Strict::F3) && t == u64::MAX;
+                // at the table's last instant itself may never be swept.
+                let f3 = !strict.has(super::Strict::F3) && t >= LATEST;
                 let late: std::vec::Vec<_> = m
                     .recs
                     .iter()

@@ -2,13 +2,13 @@
 //! id, with the cache misses of a batch overlapped.
 //!
 //! At a million clients the table is tens of megabytes, so one heartbeat is
-//! two dependent reads from memory: the index slot, then the record it names.
-//! A server's event loop reads heartbeats from many sockets per wake-up, so
-//! it can hand them over together. [`Presence::heartbeat_many`] then reads
-//! the index slots of a group of ids and the records they name in
-//! rounds: the reads of one round do not depend on each other, so the CPU
-//! keeps several misses in flight instead of waiting for each in turn. A
-//! last pass applies the heartbeats in order, from cache.
+//! a read from memory: the entry at the id's home position. A server's event
+//! loop reads heartbeats from many sockets per wake-up, so it can hand them
+//! over together. [`Presence::heartbeat_many`] then reads the home
+//! positions of a group of ids in rounds: the reads of one round do not
+//! depend on each other, so the CPU keeps several misses in flight instead
+//! of waiting for each in turn. A last pass applies the heartbeats in order,
+//! from cache.
 
 use super::table::Probe;
 use super::*;
@@ -21,6 +21,11 @@ const GROUP: usize = 16;
 /// Probe positions read ahead per id: at the index's load (3/8 to 3/4), all
 /// but a few percent of ids are found within three.
 const PROBES: usize = 3;
+
+/// A batch id whose probe run is not resolved yet (no position is this large).
+const UNRESOLVED: usize = usize::MAX;
+/// A batch id that was not tracked when its group began.
+const ABSENT: usize = usize::MAX - 1;
 
 impl Presence {
     /// Record a heartbeat at `now` from every id in `ids`, in order, exactly
@@ -36,45 +41,54 @@ impl Presence {
         if ids.is_empty() {
             return; // No heartbeat, so the clock does not move either.
         }
-        let now = self.clock.observe(now).as_millis();
+        let now = self.observe(now);
         for group in ids.chunks(GROUP) {
-            // Per group: an insert in the previous one may have grown the index.
-            let mask = self.index.len().wrapping_sub(1);
+            // Per group: an insert in the previous one may have rehashed.
+            let mask = self.entries.len().wrapping_sub(1);
             // Where each id's probe run starts (pure arithmetic).
             let mut pos = [0usize; GROUP];
             for (p, &id) in pos.iter_mut().zip(group) {
                 *p = self.home(id);
             }
             // Probe rounds: round r reads position `home + r` of every id not
-            // yet resolved, then the record it names (`probe`, the step
-            // `lookup` repeats). The iterations do not depend on each other,
-            // so their misses overlap. Most ids sit at their home position
-            // (load <= 3/4), nearly all within PROBES; the rest take the
-            // ordinary lookup in the last pass. Per id: NIL = not resolved,
-            // EMPTY = not tracked when the group began, else its slot.
-            let mut found = [NIL; GROUP];
+            // yet resolved (`probe`, the step `lookup` repeats). The
+            // iterations do not depend on each other, so their misses
+            // overlap. Most ids sit at their home position (load <= 3/4),
+            // nearly all within PROBES; the rest take the ordinary lookup in
+            // the last pass. Per id: UNRESOLVED, ABSENT (not tracked when the
+            // group began), or the position of its record.
+            let mut found = [UNRESOLVED; GROUP];
             for _ in 0..PROBES {
                 for ((f, p), &id) in found.iter_mut().zip(pos.iter_mut()).zip(group) {
-                    if *f != NIL {
+                    if *f != UNRESOLVED {
                         continue;
                     }
                     match self.probe(*p, id) {
-                        Probe::Empty => *f = EMPTY,
-                        Probe::Hit(slot) => *f = slot,
+                        Probe::Empty => *f = ABSENT,
+                        Probe::Hit(at) => *f = at,
                         Probe::Other => *p = (*p + 1) & mask,
                     }
                 }
             }
-            // Apply in order. A found slot stays valid through the group:
-            // inserts fill empty index positions or rebuild the index, and
-            // take only free (unindexed) slab slots, so an indexed slot keeps
-            // its id; only `remove` and the sweep unindex, and neither runs
-            // here. NIL and EMPTY name no slab slot (slots are below NIL):
-            // those ids (new ones, ones a previous heartbeat of this group
-            // inserted, long probe runs) take the single-call path.
-            for (&slot, &id) in found.iter().zip(group) {
-                if let Some(r) = self.records.get_mut(slot as usize) {
-                    r.last = r.last.max(now);
+            // Apply in order. A found position keeps its record through the
+            // group: inserts only fill vacant positions, and only `remove`
+            // and the sweep vacate, neither of which runs here. A rehash (an
+            // insert that grew or purged the table) moves every record, so
+            // after one the rest of the group looks its ids up again.
+            // UNRESOLVED and ABSENT name no position: those ids (new ones,
+            // ones inserted earlier in this group, long probe runs) take the
+            // single-call path.
+            let rehashes = self.rehashes;
+            for (&at, &id) in found.iter().zip(group) {
+                let hit = if self.rehashes == rehashes {
+                    self.entries
+                        .get_mut(at)
+                        .filter(|e| e.id == id && e.is_record())
+                } else {
+                    None
+                };
+                if let Some(e) = hit {
+                    e.last = e.last.max(now);
                 } else if !self.touch(id, now) && self.insert(id, now).is_ok() {
                     online(Transition::Online { id });
                 }
@@ -172,14 +186,14 @@ mod tests {
         let mut p = Presence::new(cfg(1 << 20)).unwrap();
         let ids: Vec<u64> = (0..6).collect();
         p.heartbeat_many(&ids, Instant::from_millis(0), |_| {});
-        let slots = p.index.len();
+        let slots = p.entries.len();
         // Old ids (hits) interleaved with enough new ones to grow the index.
         let mixed: Vec<u64> = (0..64)
             .map(|i| if i % 2 == 0 { i / 2 % 6 } else { 100 + i })
             .collect();
         let mut new = 0;
         p.heartbeat_many(&mixed, Instant::from_millis(50), |_| new += 1);
-        assert!(p.index.len() > slots, "the test must make the index grow");
+        assert!(p.entries.len() > slots, "the test must make the table grow");
         assert_eq!(new, 32);
         for id in 0..6 {
             assert_eq!(p.last_seen(id), Some(Instant::from_millis(50)));

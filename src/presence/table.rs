@@ -1,42 +1,75 @@
-//! The storage behind [`Presence`]: slab, open-addressing index, timing wheel.
+//! The storage behind [`Presence`]: one open-addressing table of
+//! `{ id, last }` entries, and how records enter and leave the timing wheel
+//! (whose lists are in `wheel`).
 
 use super::*;
 
-/// What one index position says about an id (see [`Presence::probe`]).
+/// `last` of a position that holds no record; its `id` then says which kind.
+pub(super) const VACANT: u64 = u64::MAX;
+/// Vacant kinds (the `id` of a vacant entry): never used, so a probe run ends
+/// here.
+pub(super) const NEVER_USED: u64 = 0;
+/// A record left; probes go on past it, and it is not in the wheel, so an
+/// insert may take it.
+pub(super) const FREED: u64 = 1;
+/// A record was removed but its position is still linked in the wheel; the
+/// sweep turns it into [`FREED`] when it gets there.
+pub(super) const REMOVED: u64 = 2;
+
+/// One table position (16 B, four to a cache line): a client's id and last
+/// heartbeat, side by side, so a heartbeat reads and writes one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Entry {
+    pub(super) id: u64,
+    /// Last heartbeat, ms on the table's clock (at most [`Presence::LATEST`]),
+    /// or [`VACANT`].
+    pub(super) last: u64,
+}
+
+impl Entry {
+    pub(super) const fn vacant(kind: u64) -> Self {
+        Self {
+            id: kind,
+            last: VACANT,
+        }
+    }
+
+    pub(super) fn is_record(self) -> bool {
+        self.last != VACANT
+    }
+
+    /// A position an insert may fill: never used, or freed and unlinked.
+    fn is_reusable(self) -> bool {
+        !self.is_record() && self.id != REMOVED
+    }
+}
+
+/// What one table position says about an id (see [`Presence::probe`]).
 pub(super) enum Probe {
-    /// An empty position: the id is not in the index.
+    /// A never-used position: the id is not in the table.
     Empty,
-    /// The id's record, in this slab slot.
-    Hit(u32),
-    /// Another id's record: probe the next position.
+    /// The id's record, at this position.
+    Hit(usize),
+    /// Another id's record or a vacated position: probe the next one.
     Other,
 }
 
 impl Presence {
     /// Raise a tracked id's `last` to `at`; false if the id is not tracked.
     pub(super) fn touch(&mut self, id: u64, at: u64) -> bool {
-        let Some((_, slot)) = self.lookup(id) else {
+        let Some(pos) = self.lookup(id) else {
             return false;
         };
-        if let Some(r) = self.records.get_mut(slot as usize) {
-            r.last = r.last.max(at);
+        if let Some(e) = self.entries.get_mut(pos) {
+            e.last = e.last.max(at);
         }
         true
     }
 
-    pub(super) fn record(&self, id: u64) -> Option<&Record> {
+    /// The record of a tracked id.
+    pub(super) fn record(&self, id: u64) -> Option<Entry> {
         self.lookup(id)
-            .and_then(|(_, slot)| self.records.get(slot as usize))
-    }
-
-    pub(super) fn link(&self, slot: u32) -> u32 {
-        self.links.get(slot as usize).copied().unwrap_or(NIL)
-    }
-
-    pub(super) fn set_link(&mut self, slot: u32, to: u32) {
-        if let Some(l) = self.links.get_mut(slot as usize) {
-            *l = to;
-        }
+            .and_then(|pos| self.entries.get(pos).copied())
     }
 
     pub(super) fn bucket(&self, tick: u64) -> usize {
@@ -46,35 +79,34 @@ impl Presence {
 
     pub(super) fn home(&self, id: u64) -> usize {
         // Truncating the hash is intended; the mask keeps it in range.
-        (mix(id ^ self.seed) as usize) & self.index.len().wrapping_sub(1)
+        (mix(id ^ self.seed) as usize) & self.entries.len().wrapping_sub(1)
     }
 
-    /// `(index position, slab slot)` of `id`.
-    pub(super) fn lookup(&self, id: u64) -> Option<(usize, u32)> {
-        let mask = self.index.len().wrapping_sub(1);
+    /// The position of `id`'s record.
+    pub(super) fn lookup(&self, id: u64) -> Option<usize> {
+        let mask = self.entries.len().wrapping_sub(1);
         let mut pos = self.home(id);
-        for _ in 0..self.index.len() {
+        for _ in 0..self.entries.len() {
             match self.probe(pos, id) {
                 Probe::Empty => return None,
-                Probe::Hit(slot) => return Some((pos, slot)),
+                Probe::Hit(at) => return Some(at),
                 Probe::Other => pos = (pos + 1) & mask,
             }
         }
         None
     }
 
-    /// One step of a lookup: what index position `pos` says about `id`.
+    /// One step of a lookup: what position `pos` says about `id`.
     #[inline]
     pub(super) fn probe(&self, pos: usize, id: u64) -> Probe {
-        match self.index.get(pos).copied() {
-            None | Some(EMPTY) => Probe::Empty,
-            Some(slot) if self.records.get(slot as usize).is_some_and(|r| r.id == id) => {
-                Probe::Hit(slot)
-            }
-            Some(_) => Probe::Other,
+        match self.entries.get(pos) {
+            Some(e) if e.id == id && e.is_record() => Probe::Hit(pos),
+            Some(e) if e.is_record() || e.id != NEVER_USED => Probe::Other,
+            _ => Probe::Empty,
         }
     }
 
+    /// Track a new id (not in the table) with last heartbeat `last`.
     pub(super) fn insert(&mut self, id: u64, last: u64) -> Result<(), PresenceFull> {
         let full = PresenceFull {
             max_clients: self.max_clients,
@@ -83,130 +115,111 @@ impl Presence {
             self.rejected = self.rejected.saturating_add(1);
             return Err(full);
         }
-        let rec = Record { id, last };
-        let slot = if self.free != NIL {
-            let slot = self.free;
-            self.free = self.link(slot) & NIL;
-            if let Some(r) = self.records.get_mut(slot as usize) {
-                *r = rec;
-            }
-            slot
-        } else {
-            match u32::try_from(self.records.len()) {
-                Ok(slot) if slot < NIL => {
-                    self.records.push(rec);
-                    self.links.push(NIL);
-                    slot
-                }
-                _ => {
-                    self.rejected = self.rejected.saturating_add(1);
-                    return Err(full);
-                }
-            }
-        };
+        // Records and vacated positions together stay at or below 3/4, so
+        // probe runs stay short and always end at a never-used position.
+        let used = self.live + self.vacated + 1;
+        if used.saturating_mul(4) > self.entries.len().saturating_mul(3) && !self.rehash() {
+            self.rejected = self.rejected.saturating_add(1);
+            return Err(full);
+        }
         if self.in_wheel == 0 {
             // Empty wheel: skip the ticks nobody is waiting on.
             self.cursor = self
                 .cursor
                 .max(self.clock.now().as_millis() / self.resolution);
         }
-        if (self.live + 1).saturating_mul(4) > self.index.len().saturating_mul(3) {
-            self.grow_index();
-        }
-        self.place(slot, id);
+        let Some(pos) = self.place(Entry { id, last }) else {
+            // Unreachable: the load bound leaves a reusable position.
+            self.rejected = self.rejected.saturating_add(1);
+            return Err(full);
+        };
         self.live += 1;
-        self.in_wheel += 1;
-        // A record already expired when it arrives (loaded with an old
-        // last_seen) is due now: hand it straight to the sweep, so it is
-        // reported even where its bucket tick is out of reach (u64::MAX).
-        let now = self.clock.now().as_millis();
-        if now.saturating_sub(last.max(self.epoch)) >= self.threshold {
-            self.set_link(slot, self.draining);
-            self.draining = slot;
-        } else {
-            self.schedule(slot);
-        }
+        self.enqueue(pos, last);
         Ok(())
     }
 
-    /// Put `slot` into the first free index position from `id`'s home.
-    pub(super) fn place(&mut self, slot: u32, id: u64) {
-        let mask = self.index.len().wrapping_sub(1);
-        let mut pos = self.home(id);
-        for _ in 0..self.index.len() {
-            match self.index.get_mut(pos) {
-                Some(e) if *e == EMPTY => {
-                    *e = slot;
-                    return;
+    /// Put `e` at the first reusable position from its id's home.
+    fn place(&mut self, e: Entry) -> Option<usize> {
+        let mask = self.entries.len().wrapping_sub(1);
+        let mut pos = self.home(e.id);
+        for _ in 0..self.entries.len() {
+            let slot = self.entries.get_mut(pos)?;
+            if slot.is_reusable() {
+                if slot.id == FREED {
+                    self.vacated = self.vacated.saturating_sub(1);
                 }
-                Some(_) => pos = (pos + 1) & mask,
-                None => return,
+                *slot = e;
+                return Some(pos);
             }
+            pos = (pos + 1) & mask;
+        }
+        None
+    }
+
+    /// Link a position that just got its record into the wheel. A record
+    /// already expired when it arrives (loaded with an old `last_seen`) is
+    /// due now: it goes straight to the sweep, so it is reported even where
+    /// its bucket tick is out of reach (`u64::MAX`).
+    fn enqueue(&mut self, pos: usize, last: u64) {
+        self.in_wheel += 1;
+        let now = self.clock.now().as_millis();
+        if now.saturating_sub(last.max(self.epoch)) >= self.threshold {
+            self.draining = self.push_position(self.draining, pos as u32);
+        } else {
+            self.schedule(pos, last);
         }
     }
 
-    pub(super) fn grow_index(&mut self) {
-        let bigger = self.index.len().saturating_mul(2);
-        let old = core::mem::replace(&mut self.index, vec![EMPTY; bigger]);
-        for slot in old.into_iter().filter(|&s| s != EMPTY) {
-            if let Some(id) = self.records.get(slot as usize).map(|r| r.id) {
-                self.place(slot, id);
+    /// Rebuild the table without its vacated positions, twice as large if
+    /// the records alone are above 5/8 of it (else the same size), and the
+    /// wheel from the records' expiry ticks. O(records). False if the table
+    /// is already as large as positions can address.
+    fn rehash(&mut self) -> bool {
+        let len = self.entries.len();
+        let grow = self.live.saturating_mul(8) > len.saturating_mul(5);
+        let size = if grow { len.saturating_mul(2) } else { len };
+        if size > MAX_POSITIONS {
+            return false;
+        }
+        let old = core::mem::replace(&mut self.entries, vec![Entry::vacant(NEVER_USED); size]);
+        self.clear_wheel();
+        self.vacated = 0;
+        for e in old.into_iter().filter(|e| e.is_record()) {
+            if let Some(pos) = self.place(e) {
+                self.enqueue(pos, e.last);
             }
         }
+        self.rehashes = self.rehashes.wrapping_add(1);
+        true
     }
 
-    /// Empty index position `pos`, shifting later entries of its probe run back.
-    pub(super) fn unindex(&mut self, mut pos: usize) {
-        let mask = self.index.len().wrapping_sub(1);
-        let mut next = pos;
-        for _ in 0..self.index.len() {
-            next = (next + 1) & mask;
-            let slot = self.index.get(next).copied().unwrap_or(EMPTY);
-            if slot == EMPTY {
-                break;
-            }
-            let home = self
-                .records
-                .get(slot as usize)
-                .map_or(next, |r| self.home(r.id));
-            // Move it back if its home is not within (pos, next] (cyclically).
-            if (next.wrapping_sub(home) & mask) >= (next.wrapping_sub(pos) & mask) {
-                if let Some(e) = self.index.get_mut(pos) {
-                    *e = slot;
-                }
-                pos = next;
-            }
-        }
-        if let Some(e) = self.index.get_mut(pos) {
-            *e = EMPTY;
-        }
-    }
-
-    /// Link a live record into the bucket of its expiry tick (never a past one).
-    pub(super) fn schedule(&mut self, slot: u32) {
-        let Some(r) = self.records.get(slot as usize) else {
-            return;
-        };
-        let expiry = r.last.max(self.epoch).saturating_add(self.threshold);
+    /// Link the record at `pos`, last seen at `last`, into the bucket of its
+    /// expiry tick (never a past one).
+    #[inline]
+    pub(super) fn schedule(&mut self, pos: usize, last: u64) {
+        let expiry = last.max(self.epoch).saturating_add(self.threshold);
         let tick = expiry
             .div_ceil(self.resolution)
             .max(self.cursor.saturating_add(1));
         let b = self.bucket(tick);
         let head = self.heads.get(b).copied().unwrap_or(NIL);
-        self.set_link(slot, head);
+        let head = self.push_position(head, pos as u32);
         if let Some(h) = self.heads.get_mut(b) {
-            *h = slot;
+            *h = head;
         }
         if let Some(word) = self.occupied.get_mut(b / 64) {
             *word |= 1u64 << (b % 64);
         }
     }
 
-    /// Return a slot that left the wheel to the free list.
-    pub(super) fn release(&mut self, slot: u32) {
-        let free = self.free;
-        self.set_link(slot, free);
-        self.free = slot;
+    /// A position left the wheel for good: vacate it (probes go on past it).
+    pub(super) fn release(&mut self, pos: usize) {
+        if let Some(e) = self.entries.get_mut(pos) {
+            if e.is_record() {
+                self.vacated += 1;
+            }
+            *e = Entry::vacant(FREED);
+        }
         self.in_wheel = self.in_wheel.saturating_sub(1);
     }
 }

@@ -483,3 +483,19 @@ fn debug_summarises_without_dumping_tables() {
     let s = alloc::format!("{p:?}");
     assert!(s.contains("len: 1") && s.len() < 300, "{s}");
 }
+
+/// Found by the fuzzer while the table was redesigned (TESTING.md, F8): at
+/// the table's last instant every tick is due, so `poll_timeout` must say
+/// "now", not a bucket time that saturated past it.
+#[test]
+fn poll_timeout_never_passes_the_last_instant() {
+    let mut p = Presence::new(cfg_ms(40, 11)).unwrap();
+    let latest = Presence::LATEST.as_millis();
+    p.heartbeat(1, at(u64::MAX - 8_487));
+    // Expires in the last bucket, whose end (a multiple of 11) is past LATEST.
+    p.heartbeat(2, at(latest - 40));
+    assert_eq!(drain(&mut p, u64::MAX - 8_400), [offline(1, u64::MAX - 8_487)]);
+    assert_eq!(p.poll_timeout(), Some(Presence::LATEST));
+    assert_eq!(drain(&mut p, u64::MAX), [offline(2, latest - 40)]);
+    assert_eq!(p.poll_timeout(), None);
+}

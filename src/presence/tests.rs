@@ -494,7 +494,10 @@ fn poll_timeout_never_passes_the_last_instant() {
     p.heartbeat(1, at(u64::MAX - 8_487));
     // Expires in the last bucket, whose end (a multiple of 11) is past LATEST.
     p.heartbeat(2, at(latest - 40));
-    assert_eq!(drain(&mut p, u64::MAX - 8_400), [offline(1, u64::MAX - 8_487)]);
+    assert_eq!(
+        drain(&mut p, u64::MAX - 8_400),
+        [offline(1, u64::MAX - 8_487)]
+    );
     assert_eq!(p.poll_timeout(), Some(Presence::LATEST));
     assert_eq!(drain(&mut p, u64::MAX), [offline(2, latest - 40)]);
     assert_eq!(p.poll_timeout(), None);

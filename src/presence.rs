@@ -129,7 +129,7 @@ pub struct PresenceConfig {
     /// Most clients tracked at once; heartbeats from new ids beyond it are
     /// refused ([`Presence::try_heartbeat`] says so). Default 16,777,216
     /// (2^24): above the few million connections a single server process
-    /// holds in published benchmarks, while bounding the table near 500 MB.
+    /// holds in published benchmarks, while bounding the table near 600 MB.
     /// At most [`Presence::MAX_CLIENTS`].
     pub max_clients: u32,
 }
@@ -164,7 +164,7 @@ impl PresenceConfig {
             (
                 self.max_clients == 0 || self.max_clients > Presence::MAX_CLIENTS,
                 "presence.max_clients",
-                "must be in 1..=2147483647",
+                "must be in 1..=805306368",
             ),
         ];
         match checks.into_iter().find(|c| c.0) {

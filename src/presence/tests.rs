@@ -75,6 +75,16 @@ fn validate_names_the_bad_field() {
             "presence.max_clients"
         );
     }
+    // The message states the real limit.
+    let zero = PresenceConfig {
+        max_clients: 0,
+        ..cfg_ms(10, 1)
+    };
+    let problem = zero.validate().unwrap_err().problem;
+    assert!(
+        problem.ends_with(&alloc::format!("{}", Presence::MAX_CLIENTS)),
+        "{problem}"
+    );
     let huge = PresenceConfig {
         threshold: Duration::MAX,
         resolution: Duration::MAX,

@@ -382,8 +382,7 @@ impl Presence {
     #[must_use]
     pub fn is_online(&self, id: u64, now: Instant) -> bool {
         let now = now.min(Self::LATEST).max(self.clock.now()).as_millis();
-        self.record(id)
-            .is_some_and(|r| now.saturating_sub(r.last.max(self.epoch)) < self.threshold)
+        self.record(id).is_some_and(|r| self.alive(r.last, now))
     }
 
     /// Whether `id` has heartbeated since the last [`Presence::restart`]
@@ -481,7 +480,7 @@ impl Presence {
                 self.release(pos);
                 continue;
             }
-            if now.saturating_sub(e.last.max(self.epoch)) < self.threshold {
+            if self.alive(e.last, now) {
                 self.schedule(pos, e.last);
                 continue;
             }

@@ -106,6 +106,13 @@ impl Presence {
         }
     }
 
+    /// The online rule for a record last seen at `last`, at `now` (ms):
+    /// `now - last < threshold`, with `last` raised to the restart epoch.
+    #[inline]
+    pub(super) fn alive(&self, last: u64, now: u64) -> bool {
+        now.saturating_sub(last.max(self.epoch)) < self.threshold
+    }
+
     /// Track a new id (not in the table) with last heartbeat `last`.
     pub(super) fn insert(&mut self, id: u64, last: u64) -> Result<(), PresenceFull> {
         let full = PresenceFull {
@@ -163,7 +170,7 @@ impl Presence {
     fn enqueue(&mut self, pos: usize, last: u64) {
         self.in_wheel += 1;
         let now = self.clock.now().as_millis();
-        if now.saturating_sub(last.max(self.epoch)) >= self.threshold {
+        if !self.alive(last, now) {
             self.draining = self.push_position(self.draining, pos as u32);
         } else {
             self.schedule(pos, last);

@@ -40,12 +40,15 @@ impl Presence {
                 return head;
             }
         }
-        let mut block = Block {
+        let mut first = [0; BLOCK];
+        if let Some(slot) = first.first_mut() {
+            *slot = pos;
+        }
+        let block = Block {
             next: head,
             len: 1,
-            pos: [0; BLOCK],
+            pos: first,
         };
-        block.pos[0] = pos;
         let free = self.free_block;
         match self.blocks.get_mut(free as usize) {
             Some(b) => {
@@ -56,7 +59,7 @@ impl Presence {
             None => {
                 // Fewer blocks than positions, so the count stays below NIL.
                 self.blocks.push(block);
-                u32::try_from(self.blocks.len() - 1).unwrap_or(NIL)
+                u32::try_from(self.blocks.len().saturating_sub(1)).unwrap_or(NIL)
             }
         }
     }

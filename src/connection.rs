@@ -33,20 +33,29 @@ pub enum Role {
 }
 
 /// Where the engine is. Timers live inside the variants that own them.
+///
+/// `repr(u8)` gives the phase a tag byte of its own: without it the compiler
+/// folds the tag into `FailReason`'s, and every `match` on the phase (three
+/// per inbound message) decodes it with extra arithmetic (measured: 7-55
+/// fewer instructions per event across the engine benches). Fields are in
+/// declaration order under it, so each variant lists its fields smallest
+/// first; `Failed` (a 24-byte `FailReason`) sets the size at 32 bytes, 8
+/// more than with the folded tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Phase {
     Idle {
         lazy: bool,
     },
     Connecting {
-        conn: ConnId,
         transport: Transport,
-        deadline: Instant,
         probe: bool,
+        conn: ConnId,
+        deadline: Instant,
     },
     Open {
-        conn: ConnId,
         transport: Transport,
+        conn: ConnId,
     },
     Closing {
         conn: ConnId,

@@ -36,11 +36,11 @@ const AIM_WITHOUT_WINDOWS: usize = 256;
 /// (part, measured, budget). `budget` = the documented size.
 fn parts() -> Vec<(&'static str, usize, usize)> {
     vec![
-        ("Connection (engine, no rng)", size_of::<Engine>(), 4_160),
+        ("Connection (engine, no rng)", size_of::<Engine>(), 4_168),
         (
             "Connection sharing its Config (&/Arc)",
             size_of::<SharedEngine>(),
-            3_400,
+            3_408,
         ),
         (
             "  Config (copied into every engine)",
@@ -117,7 +117,7 @@ fn sizes_stay_within_their_budgets() {
     .iter()
     .sum::<usize>();
     assert!(
-        named <= engine && engine - named <= 112,
+        named <= engine && engine - named <= 120,
         "{engine} vs {named}"
     );
 }

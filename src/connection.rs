@@ -5,6 +5,9 @@
 //! `accept`), outputs (`poll_action`, `poll_timeout`).
 
 mod lifecycle;
+mod stats;
+
+pub use stats::Stats;
 
 use core::borrow::Borrow;
 use core::time::Duration;
@@ -17,10 +20,12 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::error::{ConfigError, Error};
 use crate::fallback::Fallback;
-use crate::heartbeat::{Heartbeat, RttStats};
+use crate::heartbeat::Heartbeat;
 use crate::io::{Action, ConnId, FailReason, Input, State, Transport};
 use crate::queue::{ActionQueue, MAX_PER_INPUT};
 use crate::time::{Clock, Earliest, Instant};
+
+use stats::Counters;
 
 /// Which end of the session this engine runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,32 +74,6 @@ enum Phase {
     Failed(FailReason),
 }
 
-/// Counters for dashboards and tests. All saturate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// `Connect` actions emitted.
-    pub connects: u32,
-    /// Transports that opened.
-    pub opens: u32,
-    /// Links declared dead by the heartbeat.
-    pub dead_peers: u32,
-    /// Connect attempts abandoned at `connect_timeout`.
-    pub connect_timeouts: u32,
-    /// Events ignored because they named a stale generation (R27).
-    pub stale_events: u32,
-    /// Frames ignored because no transport was open.
-    pub ignored_frames: u32,
-    /// `Transmit` actions emitted (first sends and retransmits).
-    pub transmits: u64,
-    /// Inbound data frames delivered to the app.
-    pub delivered: u64,
-    /// Inbound data frames discarded as duplicates or gaps.
-    pub discarded: u64,
-    /// The latest round-trip estimate, if any ping was answered.
-    pub rtt: Option<RttStats>,
-}
-
 /// The session engine. See the [crate docs](crate) for the driver loop.
 ///
 /// `C` is how the engine holds its [`Config`]: by value (the default), or
@@ -124,7 +103,7 @@ pub struct Connection<R, C = Config> {
     fallback: Fallback,
     queue: ActionQueue,
     scheduled: Option<Instant>,
-    stats: Stats,
+    stats: Counters,
 }
 
 impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
@@ -161,7 +140,7 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
             fallback: Fallback::new(),
             queue: ActionQueue::new(),
             scheduled: None,
-            stats: Stats::default(),
+            stats: Counters::default(),
         })
     }
 
@@ -217,10 +196,7 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        Stats {
-            rtt: self.heartbeat.rtt(),
-            ..self.stats
-        }
+        self.stats.with_rtt(self.heartbeat.rtt())
     }
 
     /// The delivery machine (sequence numbers, acks, queue depth), read-only.

@@ -21,14 +21,13 @@ pub const MAX_PER_INPUT: usize = 8;
 /// A fixed ring of actions.
 ///
 /// Slots hold `Action`s, not `Option<Action>`s: `pop` copies the slot out
-/// and leaves it as it was, where `Option::take` also wrote `None` back.
-/// The plain copy compiles to two 16-byte loads at the slot's start and
-/// middle; `take` compiled to a byte load and two 16-byte loads at odd
-/// offsets, which the CPU served far more slowly from the stores `push` had
-/// just made (an action queued by `handle` is popped a few dozen
-/// instructions later). Same instruction count, 33 -> 21 ns per inbound
-/// message natively and 226 -> 159 ns per loss-reconnect cycle
-/// (BENCHMARKS.md, "The action queue's slots").
+/// and leaves it as it was, where `Option::take` also wrote `None` back
+/// into it. The loads are the same either way (compared in the compiled
+/// code) and so is the instruction count, yet without that one byte stored
+/// into a slot just read, an inbound message costs 21 ns natively instead
+/// of 33, and a loss-reconnect cycle 159 ns instead of 226 (BENCHMARKS.md,
+/// "The action queue's slots"). The mechanism is not identified: this VM
+/// exposes no hardware counters.
 #[derive(Clone, Copy)]
 pub(crate) struct ActionQueue {
     /// Slots `head..head + len` (wrapping) hold queued actions; the others

@@ -10,7 +10,6 @@
 //! of waiting for each in turn. A last pass applies the heartbeats in order,
 //! from cache.
 
-use super::table::Probe;
 use super::*;
 
 /// Ids read ahead per group: enough to cover memory latency with the misses
@@ -63,11 +62,15 @@ impl Presence {
                     if *f != UNRESOLVED {
                         continue;
                     }
-                    match self.probe(*p, id) {
-                        Probe::Empty => *f = ABSENT,
-                        Probe::Hit(at) => *f = at,
-                        Probe::Other => *p = (*p + 1) & mask,
-                    }
+                    // No branch on what was read: a mispredicted one would
+                    // throw away the reads issued after it, and the round
+                    // exists to keep them all in flight. A hit stores the
+                    // position, a never-used position ABSENT; another
+                    // record leaves UNRESOLVED and steps on.
+                    let (hit, other) = self.step(*p, id);
+                    let miss = if other { UNRESOLVED } else { ABSENT };
+                    *f = if hit { *p } else { miss };
+                    *p = (*p + usize::from(other)) & mask;
                 }
             }
             // Apply in order. A found position keeps its record through the

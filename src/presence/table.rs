@@ -38,6 +38,20 @@ impl Entry {
         self.last != VACANT
     }
 
+    /// `id`'s record. (`&`, not `&&`: both halves are cheap, and the batch
+    /// must not branch on them.)
+    #[inline]
+    pub(super) fn holds(self, id: u64) -> bool {
+        (self.id == id) & self.is_record()
+    }
+
+    /// A never-used position: every probe run for an id passes here only
+    /// if the id is absent.
+    #[inline]
+    pub(super) fn ends_runs(self) -> bool {
+        !self.is_record() & (self.id == NEVER_USED)
+    }
+
     /// A position an insert may fill: never used, or freed and unlinked.
     fn is_reusable(self) -> bool {
         !self.is_record() && self.id != REMOVED
@@ -111,10 +125,25 @@ impl Presence {
     #[inline]
     pub(super) fn probe(&self, pos: usize, id: u64) -> Probe {
         match self.entries.get(pos) {
-            Some(e) if e.id == id && e.is_record() => Probe::Hit(pos),
-            Some(e) if e.is_record() || e.id != NEVER_USED => Probe::Other,
+            Some(e) if e.holds(id) => Probe::Hit(pos),
+            Some(e) if !e.ends_runs() => Probe::Other,
             _ => Probe::Empty,
         }
+    }
+
+    /// [`probe`](Self::probe) as two flags, computed without a branch on
+    /// the entry read (for [`Presence::heartbeat_many`]): `hit` (the id's
+    /// record is at `pos`) and `other` (another record or a vacated
+    /// position: go on). Neither: the id is not in the table.
+    #[inline]
+    pub(super) fn step(&self, pos: usize, id: u64) -> (bool, bool) {
+        let e = self
+            .entries
+            .get(pos)
+            .copied()
+            .unwrap_or(Entry::vacant(NEVER_USED));
+        let hit = e.holds(id);
+        (hit, !hit & !e.ends_runs())
     }
 
     /// The online rule for a record last seen at `last`, at `now` (ms):

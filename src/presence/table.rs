@@ -45,8 +45,8 @@ impl Entry {
         (self.id == id) & self.is_record()
     }
 
-    /// A never-used position: every probe run for an id passes here only
-    /// if the id is absent.
+    /// A never-used position: a probe run that reaches one ends there, with
+    /// the id not in the table.
     #[inline]
     pub(super) fn ends_runs(self) -> bool {
         !self.is_record() & (self.id == NEVER_USED)

@@ -12,10 +12,14 @@
 
 use super::*;
 
-/// Ids read ahead per group: enough to cover memory latency with the misses
-/// one core keeps in flight (about 10-20 on current x86_64 and Arm server
-/// cores), few enough for the group's state to stay in registers and L1.
-const GROUP: usize = 16;
+/// Ids read ahead per group: at least the misses one core keeps in flight
+/// (about 10-20 L1 misses on current x86_64 and Arm server cores, more
+/// towards L2 and beyond), few enough for the group's state (two arrays of
+/// GROUP words) to stay in L1. 32 measured 2-4 ns per heartbeat faster than
+/// 16 at a million clients once the probe round stopped branching on what
+/// it reads (BENCHMARKS.md); with the branch, group size made no
+/// difference.
+const GROUP: usize = 32;
 
 /// Probe positions read ahead per id: at the index's load (3/8 to 3/4), all
 /// but a few percent of ids are found within three.

@@ -48,27 +48,18 @@ pub(crate) struct Counters {
 impl Counters {
     /// The app's view: these counters and the heartbeat's estimate.
     pub(crate) fn with_rtt(self, rtt: Option<RttStats>) -> Stats {
-        let Self {
-            connects,
-            opens,
-            dead_peers,
-            connect_timeouts,
-            stale_events,
-            ignored_frames,
-            transmits,
-            delivered,
-            discarded,
-        } = self;
+        // Every `Stats` field is named here, so a field added to one struct
+        // and not the other fails to build (or, unread, fails `-D warnings`).
         Stats {
-            connects,
-            opens,
-            dead_peers,
-            connect_timeouts,
-            stale_events,
-            ignored_frames,
-            transmits,
-            delivered,
-            discarded,
+            connects: self.connects,
+            opens: self.opens,
+            dead_peers: self.dead_peers,
+            connect_timeouts: self.connect_timeouts,
+            stale_events: self.stale_events,
+            ignored_frames: self.ignored_frames,
+            transmits: self.transmits,
+            delivered: self.delivered,
+            discarded: self.discarded,
             rtt,
         }
     }

@@ -4,22 +4,28 @@
 //! At a million clients the table is tens of megabytes, so one heartbeat is
 //! a read from memory: the entry at the id's home position. A server's event
 //! loop reads heartbeats from many sockets per wake-up, so it can hand them
-//! over together. [`Presence::heartbeat_many`] then reads the home
-//! positions of a group of ids in rounds: the reads of one round do not
-//! depend on each other, so the CPU keeps several misses in flight instead
-//! of waiting for each in turn. A last pass applies the heartbeats in order,
-//! from cache.
+//! over together. [`Presence::heartbeat_many`] then reads, for a group of
+//! ids, the first two positions of each id's probe run in one tight pass: the
+//! reads do not depend on each other, so the CPU keeps many misses in flight
+//! instead of waiting for each in turn. Probe rounds then decide, from what
+//! was read, where each id's record is, and a last pass applies the
+//! heartbeats in order, from cache.
 
+use super::table::{Entry, NEVER_USED};
 use super::*;
 
-/// Ids read ahead per group: at least the misses one core keeps in flight
-/// (about 10-20 L1 misses on current x86_64 and Arm server cores, more
-/// towards L2 and beyond), few enough for the group's state (two arrays of
-/// GROUP words) to stay in L1. 32 measured 2-4 ns per heartbeat faster than
-/// 16 at a million clients once the probe round stopped branching on what
-/// it reads (BENCHMARKS.md); with the branch, group size made no
-/// difference.
-const GROUP: usize = 32;
+/// Ids read ahead per group: more than the misses one core keeps in flight
+/// (about 20-30 on current x86_64 and Arm server cores), few enough for the
+/// group's state (3 KiB) to stay in L1. At a million clients 64 measured
+/// faster than 32 in each of three alternating runs, 32 faster than 16
+/// (BENCHMARKS.md).
+const GROUP: usize = 64;
+
+/// Positions of each id's probe run read in the gather pass: its home and the
+/// next one. The next is in the same cache line three times in four, and
+/// otherwise its miss overlaps the group's instead of the second probe round
+/// waiting for it on its own.
+const GATHERED: usize = 2;
 
 /// Probe positions read ahead per id: at the index's load (3/8 to 3/4), all
 /// but a few percent of ids are found within three.
@@ -48,30 +54,47 @@ impl Presence {
         for group in ids.chunks(GROUP) {
             // Per group: an insert in the previous one may have rehashed.
             let mask = self.entries.len().wrapping_sub(1);
-            // Where each id's probe run starts (pure arithmetic).
+            // Where each id's probe run starts (pure arithmetic, which the
+            // compiler vectorises), then what its first GATHERED positions
+            // hold: one pass of independent reads with nothing else between
+            // them, so the whole group's misses are in flight together. (The
+            // probe round does several times more work per id; with the reads
+            // inside it, fewer misses fit in the core's reorder window at
+            // once, and at a million clients on a 32 MiB L3 the batch took
+            // twice as long: BENCHMARKS.md.)
             let mut pos = [0usize; GROUP];
             for (p, &id) in pos.iter_mut().zip(group) {
                 *p = self.home(id);
             }
-            // Probe rounds: round r reads position `home + r` of every id not
-            // yet resolved (`probe`, the step `lookup` repeats). The
-            // iterations do not depend on each other, so their misses
-            // overlap. Most ids sit at their home position (load <= 3/4),
-            // nearly all within PROBES; the rest take the ordinary lookup in
-            // the last pass. Per id: UNRESOLVED, ABSENT (not tracked when the
-            // group began), or the position of its record.
+            let mut seen = [[Entry::vacant(NEVER_USED); GATHERED]; GROUP];
+            for (read, &p) in seen.iter_mut().zip(&pos) {
+                *read = core::array::from_fn(|k| self.read((p + k) & mask));
+            }
+            // Probe rounds: round r looks at position `home + r` of every id
+            // not yet resolved (gathered above for the first GATHERED rounds,
+            // read here after that; `probe` is the step `lookup` repeats).
+            // Most ids
+            // sit at their home position (load <= 3/4), nearly all within
+            // PROBES; the rest take the ordinary lookup in the last pass.
+            // Per id: UNRESOLVED, ABSENT (not tracked when the group began),
+            // or the position of its record.
             let mut found = [UNRESOLVED; GROUP];
-            for _ in 0..PROBES {
-                for ((f, p), &id) in found.iter_mut().zip(pos.iter_mut()).zip(group) {
+            for round in 0..PROBES {
+                for (((f, p), read), &id) in
+                    found.iter_mut().zip(pos.iter_mut()).zip(&seen).zip(group)
+                {
                     if *f != UNRESOLVED {
                         continue;
                     }
                     // No branch on what was read: a mispredicted one would
-                    // throw away the reads issued after it, and the round
-                    // exists to keep them all in flight. A hit stores the
+                    // throw away the reads issued after it. A hit stores the
                     // position, a never-used position ABSENT; another
                     // record leaves UNRESOLVED and steps on.
-                    let (hit, other) = self.step(*p, id);
+                    let e = match read.get(round) {
+                        Some(&e) => e,
+                        None => self.read(*p),
+                    };
+                    let (hit, other) = e.step(id);
                     let miss = if other { UNRESOLVED } else { ABSENT };
                     *f = if hit { *p } else { miss };
                     *p = (*p + usize::from(other)) & mask;
@@ -165,7 +188,7 @@ mod tests {
                         }
                     },
                     _ => {
-                        let n = (rng.next_u32() % 70) as usize;
+                        let n = (rng.next_u32() % 140) as usize; // up to two groups and a bit
                         let ids: Vec<u64> = (0..n)
                             .map(|_| all[(rng.next_u32() as usize) % all.len()])
                             .collect();

@@ -52,6 +52,16 @@ impl Entry {
         !self.is_record() & (self.id == NEVER_USED)
     }
 
+    /// [`Presence::probe`]'s outcome for `id` at this entry, as two flags
+    /// computed without a branch (for [`Presence::heartbeat_many`]): `hit`
+    /// (the id's record is here) and `other` (another record or a vacated
+    /// position: go on). Neither: the id is not in the table.
+    #[inline]
+    pub(super) fn step(self, id: u64) -> (bool, bool) {
+        let hit = self.holds(id);
+        (hit, !hit & !self.ends_runs())
+    }
+
     /// A position an insert may fill: never used, or freed and unlinked.
     fn is_reusable(self) -> bool {
         !self.is_record() && self.id != REMOVED
@@ -131,19 +141,15 @@ impl Presence {
         }
     }
 
-    /// [`probe`](Self::probe) as two flags, computed without a branch on
-    /// the entry read (for [`Presence::heartbeat_many`]): `hit` (the id's
-    /// record is at `pos`) and `other` (another record or a vacated
-    /// position: go on). Neither: the id is not in the table.
+    /// The entry at `pos`, or a never-used one if `pos` is out of range
+    /// (for [`Presence::heartbeat_many`], which reads without branching on
+    /// what it finds).
     #[inline]
-    pub(super) fn step(&self, pos: usize, id: u64) -> (bool, bool) {
-        let e = self
-            .entries
+    pub(super) fn read(&self, pos: usize) -> Entry {
+        self.entries
             .get(pos)
             .copied()
-            .unwrap_or(Entry::vacant(NEVER_USED));
-        let hit = e.holds(id);
-        (hit, !hit & !e.ends_runs())
+            .unwrap_or(Entry::vacant(NEVER_USED))
     }
 
     /// The online rule for a record last seen at `last`, at `now` (ms):

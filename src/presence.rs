@@ -37,7 +37,7 @@
 //!   this clock; values later than the table's clock are clamped to it).
 //! * **Time**: a `now` earlier than one already seen is clamped to the latest
 //!   (the table keeps a [`Clock`]); `&self` queries use `max(now, latest)`.
-//!   Instants after [`Presence::LATEST`] (1 ms before [`Instant::MAX`]) are
+//!   Instants after [`Presence::LATEST`] (equal to [`Instant::MAX`]) are
 //!   clamped to it, and arithmetic saturates. Drivers should call
 //!   `heartbeat` when a client connects as well as on each ping or message.
 //! * **Batches**: [`Presence::heartbeat_many`] takes the heartbeats a server
@@ -286,8 +286,11 @@ impl Presence {
     /// positions, and rehashes to 3/8 or less when it grows. The wheel adds
     /// about 4.1 B per record (512 B blocks of 126 positions).
     pub const BYTES_PER_POSITION: usize = core::mem::size_of::<table::Entry>();
-    /// The latest instant the table represents: later ones are clamped to it
-    /// (1 ms before [`Instant::MAX`], which marks vacant positions).
+    /// The latest instant the table represents: later ones are clamped to it.
+    /// The table stores milliseconds and marks vacant positions with
+    /// `u64::MAX`, one past the last millisecond an [`Instant`] holds, so
+    /// this is [`Instant::MAX`] (it was 1 ms before it while an `Instant`
+    /// could hold `u64::MAX` ms).
     pub const LATEST: Instant = Instant::from_millis(table::VACANT - 1);
 
     /// An empty table.

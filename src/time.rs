@@ -9,33 +9,52 @@
 //! seen is clamped to the latest value ([`Clock::observe`]), so a driver whose
 //! clock jumps backwards can delay a deadline but never make the engine panic
 //! or fire a deadline twice.
+//!
+//! An instant is stored as its millisecond count plus one in a
+//! [`NonZeroU64`], so `Option<Instant>` (an armed or unarmed deadline, which
+//! the engine holds a dozen of) is 8 bytes, not 16. The price is the last
+//! millisecond of the range: [`Instant::MAX`] is `u64::MAX - 1` ms, and
+//! `from_millis(u64::MAX)` saturates to it, some 584 million years after the
+//! origin.
 
 use core::fmt;
+use core::num::NonZeroU64;
 use core::ops::Add;
 use core::time::Duration;
 
 /// A point on the driver's monotonic clock, in milliseconds since an arbitrary
 /// origin the driver chooses (process start, boot, `performance.now()`…).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct Instant(u64);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(
+    /// Milliseconds since the origin, plus one (the zero is `None`'s niche).
+    NonZeroU64,
+);
 
 impl Instant {
     /// The clock's origin.
-    pub const ZERO: Self = Self(0);
-    /// The latest representable instant; arithmetic saturates here.
-    pub const MAX: Self = Self(u64::MAX);
+    pub const ZERO: Self = Self(NonZeroU64::MIN);
+    /// The latest representable instant, `u64::MAX - 1` ms; arithmetic and
+    /// [`Instant::from_millis`] saturate here.
+    pub const MAX: Self = Self(NonZeroU64::MAX);
 
-    /// An instant `ms` milliseconds after the origin.
+    /// An instant `ms` milliseconds after the origin (`u64::MAX` saturates to
+    /// [`Instant::MAX`]).
     #[must_use]
+    #[inline]
     pub const fn from_millis(ms: u64) -> Self {
-        Self(ms)
+        match NonZeroU64::new(ms.saturating_add(1)) {
+            Some(raw) => Self(raw),
+            // Unreachable: the saturating add never yields zero.
+            None => Self::MAX,
+        }
     }
 
     /// Milliseconds since the origin.
     #[must_use]
+    #[inline]
     pub const fn as_millis(self) -> u64 {
-        self.0
+        // Never wraps: the stored value is at least 1.
+        self.0.get().wrapping_sub(1)
     }
 
     /// `self + d`, saturating at [`Instant::MAX`].
@@ -49,7 +68,34 @@ impl Instant {
     #[must_use]
     #[inline]
     pub fn saturating_duration_since(self, earlier: Self) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
+        Duration::from_millis(self.0.get().saturating_sub(earlier.0.get()))
+    }
+}
+
+impl fmt::Debug for Instant {
+    /// `Instant(<ms>)`, the milliseconds, not the stored form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Instant").field(&self.as_millis()).finish()
+    }
+}
+
+impl Default for Instant {
+    /// The origin.
+    fn default() -> Self {
+        Self::ZERO
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Instant {
+    /// Any `u64` of milliseconds (the same bytes decode to the same instant
+    /// as when it was a plain `u64`; `u64::MAX` saturates).
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        u64::arbitrary(u).map(Self::from_millis)
+    }
+
+    fn size_hint(depth: usize) -> (usize, Option<usize>) {
+        u64::size_hint(depth)
     }
 }
 
@@ -65,7 +111,7 @@ impl Add<Duration> for Instant {
 
 impl fmt::Display for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms", self.0)
+        write!(f, "{}ms", self.as_millis())
     }
 }
 
@@ -94,21 +140,18 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
 /// The earliest of several optional deadlines, folded one at a time.
 ///
 /// Equal to chaining [`earliest`], but the running minimum stays a plain
-/// `u64` and a flag between steps instead of being rebuilt as an `Option`
-/// at each one: `poll_timeout` folds six deadlines on every drain, and this
-/// keeps each fold to a test and a conditional move.
+/// `u64` between steps instead of being rebuilt as an `Option` at each one:
+/// `poll_timeout` folds six deadlines on every drain, and this keeps each
+/// fold to a conditional move. It holds milliseconds, so `u64::MAX`, one past
+/// [`Instant::MAX`], can mean "nothing armed".
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Earliest {
     at: u64,
-    armed: bool,
 }
 
 impl Earliest {
     /// Nothing armed yet.
-    pub(crate) const NONE: Self = Self {
-        at: u64::MAX,
-        armed: false,
-    };
+    pub(crate) const NONE: Self = Self { at: u64::MAX };
 
     /// Folds in one deadline (`None` = not armed).
     #[must_use]
@@ -116,8 +159,7 @@ impl Earliest {
     pub(crate) fn with(self, d: Option<Instant>) -> Self {
         match d {
             Some(t) => Self {
-                at: self.at.min(t.0),
-                armed: true,
+                at: self.at.min(t.as_millis()),
             },
             None => self,
         }
@@ -127,7 +169,8 @@ impl Earliest {
     #[must_use]
     #[inline]
     pub(crate) fn get(self) -> Option<Instant> {
-        self.armed.then_some(Instant(self.at))
+        // ms + 1 is the stored form; "nothing" wraps to 0, the niche.
+        NonZeroU64::new(self.at.wrapping_add(1)).map(Instant)
     }
 }
 
@@ -189,6 +232,28 @@ mod tests {
     }
 
     #[test]
+    fn an_optional_instant_is_one_word_and_keeps_every_millisecond_but_the_last() {
+        assert_eq!(size_of::<Option<Instant>>(), 8);
+        for ms in [0, 1, 999, 1 << 40, u64::MAX - 2, u64::MAX - 1] {
+            let t = Instant::from_millis(ms);
+            assert_eq!(t.as_millis(), ms);
+            assert_eq!(
+                std::format!("{t:?} {t}"),
+                std::format!("Instant({ms}) {ms}ms")
+            );
+        }
+        assert_eq!(Instant::from_millis(u64::MAX), Instant::MAX);
+        assert_eq!(Instant::MAX.as_millis(), u64::MAX - 1);
+        assert_eq!(Instant::default(), Instant::ZERO);
+        assert_eq!(Instant::ZERO.as_millis(), 0);
+        assert!(Instant::ZERO < Instant::from_millis(1));
+        assert_eq!(
+            Instant::MAX.saturating_duration_since(Instant::ZERO),
+            Duration::from_millis(u64::MAX - 1)
+        );
+    }
+
+    #[test]
     fn arithmetic_saturates() {
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
         assert_eq!(Instant::from_millis(5) + Duration::MAX, Instant::MAX);
@@ -230,7 +295,7 @@ mod tests {
     #[test]
     fn folding_equals_chaining_earliest() {
         // The end of time is armed, not "never": it must not read as None.
-        let values = [0, 1, 2, 1_000, u64::MAX - 1, u64::MAX];
+        let values = [0, 1, 2, 1_000, u64::MAX - 2, u64::MAX - 1, u64::MAX];
         let opts: std::vec::Vec<Option<Instant>> = values
             .iter()
             .map(|&v| Some(Instant::from_millis(v)))

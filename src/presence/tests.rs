@@ -309,6 +309,8 @@ fn extreme_ids_and_instants() {
     assert_eq!(drain(&mut p, u64::MAX), []);
     // Every tick is due at the table's last instant, so this is "now".
     assert_eq!(p.poll_timeout(), Some(Presence::LATEST));
+    // The table's last instant is the clock's: no instant is out of reach.
+    assert_eq!(Presence::LATEST, Instant::MAX);
     let mut q = Presence::new(cfg_ms(1, 1)).unwrap();
     q.heartbeat(0, Instant::MAX);
     assert!(q.is_online(0, Instant::MAX));

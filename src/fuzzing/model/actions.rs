@@ -410,8 +410,10 @@ impl Model {
             code::HEARTBEAT_TIMEOUT => {
                 let ok = matches!(ctx.input, Input::Timeout)
                     && self.ping.is_some_and(|p| {
-                        ctx.now.as_millis()
-                            >= p.earliest.as_millis().saturating_add(self.min_pong_ms())
+                        // Instant arithmetic: it saturates at the end of
+                        // time, as the engine's deadlines do.
+                        ctx.now
+                            >= p.earliest + core::time::Duration::from_millis(self.min_pong_ms())
                     });
                 check(ok, "declared dead without an unanswered ping", &a, ctx)?;
                 ctx.dead = true;

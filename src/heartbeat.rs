@@ -248,8 +248,6 @@ pub enum HeartbeatEvent {
 struct Outstanding {
     nonce: u64,
     sent_at: Instant,
-    /// Sent by a probe (short deadline) rather than the ping timer.
-    probe: bool,
 }
 
 /// The one timer the machine has armed: the two cases of the dead-peer
@@ -278,6 +276,11 @@ pub struct Heartbeat {
     /// The latest ping whose pong has not arrived (kept after another frame
     /// clears the deadline, so its pong still yields an RTT sample).
     outstanding: Option<Outstanding>,
+    /// The latest ping was sent by a probe (short deadline) rather than the
+    /// ping timer; meaningful while it is outstanding. Kept here rather than
+    /// in `Outstanding`, where its padding made `Option<Outstanding>` 24
+    /// bytes instead of 16.
+    probe: bool,
     /// Nonce of the next ping.
     next_nonce: u64,
     rtt: RttEstimator,
@@ -297,6 +300,7 @@ impl Heartbeat {
             open: false,
             timer: Timer::Off,
             outstanding: None,
+            probe: false,
             next_nonce: 1,
             rtt: RttEstimator::new(),
         }
@@ -465,7 +469,7 @@ impl Heartbeat {
     /// `true` while the outstanding ping is a probe (short deadline).
     #[must_use]
     pub fn probing(&self) -> bool {
-        self.outstanding.is_some_and(|o| o.probe)
+        self.outstanding.is_some() && self.probe
     }
 
     /// When the outstanding ping's pong is due, if a deadline is armed.
@@ -514,8 +518,8 @@ impl Heartbeat {
         self.outstanding = Some(Outstanding {
             nonce,
             sent_at: now,
-            probe,
         });
+        self.probe = probe;
         self.timer = Timer::Pong { at: deadline };
         HeartbeatEvent::SendPing { nonce }
     }

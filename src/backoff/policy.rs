@@ -442,6 +442,7 @@ impl BackoffPolicy {
     /// given the previous delay (used by [`BackoffPolicy::Decorrelated`]).
     /// `None` = the policy gives up (a [`Schedule`] with [`AfterSchedule::GiveUp`]
     /// past its end). Never panics, for any attempt including `u32::MAX`.
+    #[inline]
     pub fn delay<R: Rng + ?Sized>(
         &self,
         attempt: u32,

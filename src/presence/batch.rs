@@ -67,8 +67,9 @@ impl Presence {
                 *p = self.home(id);
             }
             let mut seen = [[Entry::vacant(NEVER_USED); GATHERED]; GROUP];
+            let table = self.entries.as_slice();
             for (read, &p) in seen.iter_mut().zip(&pos) {
-                *read = core::array::from_fn(|k| self.read((p + k) & mask));
+                *read = core::array::from_fn(|k| Entry::read(table, (p + k) & mask));
             }
             // Probe rounds: round r looks at position `home + r` of every id
             // not yet resolved (gathered above for the first GATHERED rounds,
@@ -92,7 +93,7 @@ impl Presence {
                     // record leaves UNRESOLVED and steps on.
                     let e = match read.get(round) {
                         Some(&e) => e,
-                        None => self.read(*p),
+                        None => Entry::read(table, *p),
                     };
                     let (hit, other) = e.step(id);
                     let miss = if other { UNRESOLVED } else { ABSENT };

@@ -52,6 +52,15 @@ impl Entry {
         !self.is_record() & (self.id == NEVER_USED)
     }
 
+    /// The entry at `pos` of `table`, or a never-used one if `pos` is out of
+    /// range (for [`Presence::heartbeat_many`], which reads without branching
+    /// on what it finds; a slice rather than `&Presence`, so the loop keeps
+    /// the table's address in a register).
+    #[inline]
+    pub(super) fn read(table: &[Entry], pos: usize) -> Entry {
+        table.get(pos).copied().unwrap_or(Entry::vacant(NEVER_USED))
+    }
+
     /// [`Presence::probe`]'s outcome for `id` at this entry, as two flags
     /// computed without a branch (for [`Presence::heartbeat_many`]): `hit`
     /// (the id's record is here) and `other` (another record or a vacated
@@ -139,17 +148,6 @@ impl Presence {
             Some(e) if !e.ends_runs() => Probe::Other,
             _ => Probe::Empty,
         }
-    }
-
-    /// The entry at `pos`, or a never-used one if `pos` is out of range
-    /// (for [`Presence::heartbeat_many`], which reads without branching on
-    /// what it finds).
-    #[inline]
-    pub(super) fn read(&self, pos: usize) -> Entry {
-        self.entries
-            .get(pos)
-            .copied()
-            .unwrap_or(Entry::vacant(NEVER_USED))
     }
 
     /// The online rule for a record last seen at `last`, at `now` (ms):

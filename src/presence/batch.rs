@@ -74,11 +74,10 @@ impl Presence {
             // Probe rounds: round r looks at position `home + r` of every id
             // not yet resolved (gathered above for the first GATHERED rounds,
             // read here after that; `probe` is the step `lookup` repeats).
-            // Most ids
-            // sit at their home position (load <= 3/4), nearly all within
-            // PROBES; the rest take the ordinary lookup in the last pass.
-            // Per id: UNRESOLVED, ABSENT (not tracked when the group began),
-            // or the position of its record.
+            // Most ids sit at their home position (load <= 3/4), nearly all
+            // within PROBES; the rest take the ordinary lookup in the last
+            // pass. Per id: UNRESOLVED, ABSENT (not tracked when the group
+            // began), or the position of its record.
             let mut found = [UNRESOLVED; GROUP];
             for round in 0..PROBES {
                 for (((f, p), read), &id) in

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use redial::driver::{DriverError, Event, Refusal};
 use redial::{Error, FailReason, HeartbeatMode, State};
-use support::{fast, payloads, send_all, wait_for, wait_state, Harness, FIRST_WINDOW};
+use support::{fast, payloads, send_all, wait_for, wait_state, Harness, FIRST_WINDOW, HEARTBEAT};
 
 const SECS: Duration = Duration::from_secs(5);
 
@@ -217,7 +217,15 @@ async fn hung_handshake_times_out_and_backs_off_without_a_hot_loop() {
 async fn control_frame_heartbeats_and_server_to_client_messages() {
     let mut cfg = fast();
     cfg.heartbeat.mode = HeartbeatMode::ControlFrames;
-    let mut h = Harness::new(cfg).await;
+    // Both ends ping after `interval` of inbound silence, and each end's
+    // pings keep the other quiet. On loopback both ends hear each other in
+    // the same millisecond, so with equal intervals which end pings each
+    // round is a scheduling coin flip, and the client may never ping (CI saw
+    // exactly that once). A server watchdog slower than the client, the
+    // usual deployment, makes the client the one that pings.
+    let mut server_cfg = cfg;
+    server_cfg.heartbeat.interval = HEARTBEAT * 3;
+    let mut h = Harness::new(server_cfg).await;
     let (client, mut ev) = h.client(7, cfg);
     wait_state(&mut ev, &h.epoch, "open", SECS)
         .await

@@ -243,13 +243,6 @@ pub enum HeartbeatEvent {
     Dead,
 }
 
-/// The ping awaiting its pong.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Outstanding {
-    nonce: u64,
-    sent_at: Instant,
-}
-
 /// The one timer the machine has armed: the two cases of the dead-peer
 /// proof, never both at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,13 +266,13 @@ pub struct Heartbeat {
     /// A transport is open and the machine has not declared it dead.
     open: bool,
     timer: Timer,
-    /// The latest ping whose pong has not arrived (kept after another frame
-    /// clears the deadline, so its pong still yields an RTT sample).
-    outstanding: Option<Outstanding>,
+    /// When the latest ping whose pong has not arrived was sent (kept after
+    /// another frame clears the deadline, so its pong still yields an RTT
+    /// sample). Its nonce is not stored: only `send_ping` sets this, right
+    /// after taking `next_nonce`, so it is always `next_nonce - 1`.
+    outstanding: Option<Instant>,
     /// The latest ping was sent by a probe (short deadline) rather than the
-    /// ping timer; meaningful while it is outstanding. Kept here rather than
-    /// in `Outstanding`, where its padding made `Option<Outstanding>` 24
-    /// bytes instead of 16.
+    /// ping timer; meaningful while it is outstanding.
     probe: bool,
     /// Nonce of the next ping.
     next_nonce: u64,
@@ -359,8 +352,11 @@ impl Heartbeat {
         if !self.open {
             return;
         }
-        if let Some(out) = self.outstanding.filter(|o| o.nonce == nonce) {
-            let rtt = now.saturating_duration_since(out.sent_at);
+        if let Some(sent_at) = self
+            .outstanding
+            .filter(|_| self.outstanding_nonce() == nonce)
+        {
+            let rtt = now.saturating_duration_since(sent_at);
             self.rtt.on_sample(crate::time::millis(rtt));
             self.outstanding = None;
         }
@@ -463,7 +459,13 @@ impl Heartbeat {
     /// The nonce of the ping whose pong has not arrived yet, if any.
     #[must_use]
     pub fn outstanding(&self) -> Option<u64> {
-        self.outstanding.map(|o| o.nonce)
+        self.outstanding.map(|_| self.outstanding_nonce())
+    }
+
+    /// The nonce of the latest ping sent (the one before `next_nonce`,
+    /// wrapping as the counter does).
+    fn outstanding_nonce(&self) -> u64 {
+        self.next_nonce.wrapping_sub(1)
     }
 
     /// `true` while the outstanding ping is a probe (short deadline).
@@ -515,10 +517,7 @@ impl Heartbeat {
         let nonce = self.next_nonce;
         // Wraps deliberately: nonces only need to differ from recent ones.
         self.next_nonce = self.next_nonce.wrapping_add(1);
-        self.outstanding = Some(Outstanding {
-            nonce,
-            sent_at: now,
-        });
+        self.outstanding = Some(now);
         self.probe = probe;
         self.timer = Timer::Pong { at: deadline };
         HeartbeatEvent::SendPing { nonce }

@@ -11,7 +11,9 @@
 //! of a millisecond (125 µs), so the RFC's fractions stay exact whenever the
 //! samples allow it; otherwise each step rounds toward the new value by less
 //! than 125 µs, so a steady RTT is reached exactly rather than approached.
-//! Intermediate products are computed in `u128`, so no input can overflow.
+//! Samples are clamped to [`MAX_SAMPLE_MS`] (about 6.2 days), so every
+//! stored value fits a `u32` and the intermediate products, computed in
+//! `u64`, cannot overflow.
 
 use core::time::Duration;
 
@@ -31,7 +33,7 @@ pub struct RttStats {
     pub min: Duration,
     /// The most recent sample.
     pub latest: Duration,
-    /// How many samples went into the estimate (saturating).
+    /// How many samples went into the estimate (saturating at `u32::MAX`).
     pub samples: u64,
 }
 
@@ -40,37 +42,46 @@ pub struct RttStats {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RttEstimator {
     /// SRTT in 1/8 ms.
-    srtt: u64,
+    srtt: u32,
     /// RTTVAR in 1/8 ms.
-    rttvar: u64,
+    rttvar: u32,
     /// Smallest sample, ms.
-    min: u64,
+    min: u32,
     /// Latest sample, ms.
-    latest: u64,
+    latest: u32,
     /// Number of samples (saturating).
-    samples: u64,
+    samples: u32,
 }
 
-/// `num / den` in u128, saturated back into u64.
-fn div_sat(num: u128, den: u128) -> u64 {
-    u64::try_from(num.checked_div(den).unwrap_or(u128::MAX)).unwrap_or(u64::MAX)
+/// The largest sample kept, in ms: 2^29 - 1 ms, about 6.2 days, so that the
+/// sample in 1/8 ms, and so every average of samples, fits the `u32` fields
+/// (20 bytes instead of 40 for five `u64`). Only a host that slept for days
+/// between a ping and its pong measures more, and the pong deadline the
+/// heartbeat derives from the estimate is clamped to `timeout` anyway.
+pub const MAX_SAMPLE_MS: u32 = u32::MAX / SCALE as u32;
+
+/// `num / den`, saturated into u32 (the callers' values always fit: they
+/// are averages of samples of at most [`MAX_SAMPLE_MS`] in 1/8 ms).
+fn div_sat(num: u64, den: u64) -> u32 {
+    u32::try_from(num.checked_div(den).unwrap_or(u64::MAX)).unwrap_or(u32::MAX)
 }
 
 /// `(keep * old + x) / (keep + 1)`, rounded toward `x`.
 ///
 /// Plain truncation would let the average stall up to 7/8 ms below a steady
 /// sample; rounding toward the new value makes it reach the sample exactly.
-fn ewma(old: u64, x: u128, keep: u128) -> u64 {
+fn ewma(old: u32, x: u64, keep: u64) -> u32 {
     let den = keep + 1;
-    let num = keep * u128::from(old) + x;
-    if x > u128::from(old) {
+    let num = keep * u64::from(old) + x;
+    if x > u64::from(old) {
         div_sat(num + keep, den)
     } else {
         div_sat(num, den)
     }
 }
 
-/// Stored units to a `Duration` (saturating at `u64::MAX` µs, ~584 000 years).
+/// Stored units to a `Duration` (exact: callers pass at most 5 · 2^32
+/// units of 125 µs).
 fn units_to_duration(units: u64) -> Duration {
     Duration::from_micros(units.saturating_mul(MICROS_PER_UNIT))
 }
@@ -88,22 +99,24 @@ impl RttEstimator {
         }
     }
 
-    /// Feed one round-trip sample in whole milliseconds.
+    /// Feed one round-trip sample in whole milliseconds (clamped to
+    /// [`MAX_SAMPLE_MS`]).
     pub fn on_sample(&mut self, rtt_ms: u64) {
-        let r = u128::from(rtt_ms) * u128::from(SCALE);
+        let ms = u32::try_from(rtt_ms).map_or(MAX_SAMPLE_MS, |ms| ms.min(MAX_SAMPLE_MS));
+        // At most u32::MAX - 7: the clamp keeps it in range.
+        let r = u64::from(ms) * SCALE;
         if self.samples == 0 {
-            self.srtt = u64::try_from(r).unwrap_or(u64::MAX);
+            self.srtt = div_sat(r, 1);
             self.rttvar = div_sat(r, 2);
-            self.min = rtt_ms;
+            self.min = ms;
         } else {
-            let srtt = u128::from(self.srtt);
-            let dev = srtt.abs_diff(r);
+            let dev = u64::from(self.srtt).abs_diff(r);
             // RTTVAR first: it uses the SRTT from before this sample.
             self.rttvar = ewma(self.rttvar, dev, 3);
             self.srtt = ewma(self.srtt, r, 7);
-            self.min = self.min.min(rtt_ms);
+            self.min = self.min.min(ms);
         }
-        self.latest = rtt_ms;
+        self.latest = ms;
         self.samples = self.samples.saturating_add(1);
     }
 
@@ -114,7 +127,8 @@ impl RttEstimator {
         if self.samples == 0 {
             return None;
         }
-        let units = self.srtt.saturating_add(self.rttvar.saturating_mul(4));
+        // In u64: at most 5 * u32::MAX, no overflow.
+        let units = u64::from(self.srtt) + 4 * u64::from(self.rttvar);
         Some(units_to_duration(units))
     }
 
@@ -125,11 +139,11 @@ impl RttEstimator {
             return None;
         }
         Some(RttStats {
-            srtt: units_to_duration(self.srtt),
-            rttvar: units_to_duration(self.rttvar),
-            min: Duration::from_millis(self.min),
-            latest: Duration::from_millis(self.latest),
-            samples: self.samples,
+            srtt: units_to_duration(u64::from(self.srtt)),
+            rttvar: units_to_duration(u64::from(self.rttvar)),
+            min: Duration::from_millis(u64::from(self.min)),
+            latest: Duration::from_millis(u64::from(self.latest)),
+            samples: u64::from(self.samples),
         })
     }
 }

@@ -62,6 +62,14 @@ fn extreme_samples_saturate() {
     e.on_sample(u64::MAX);
     let s = e.stats().unwrap();
     assert_eq!(s.min, ms(0));
-    assert_eq!(s.latest, ms(u64::MAX));
+    assert_eq!(s.latest, ms(u64::from(MAX_SAMPLE_MS)));
+    // The clamp keeps every average within the u32 fields: a steady
+    // maximal sample is reached exactly, and RTO = SRTT + 4 RTTVAR.
+    for _ in 0..200 {
+        e.on_sample(u64::MAX);
+    }
+    let s = e.stats().unwrap();
+    assert_eq!(s.srtt, ms(u64::from(MAX_SAMPLE_MS)));
+    assert_eq!(e.rto(), Some(s.srtt + 4 * s.rttvar));
     assert!(e.rto().is_some());
 }

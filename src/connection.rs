@@ -81,8 +81,16 @@ enum Phase {
 /// or `Arc<Config>`. A server holding many sessions with one configuration
 /// shares it instead of keeping a copy (768 bytes on 64-bit targets) in
 /// every engine; the engine reads it, never changes it.
+///
+/// `IDS` is the capacity of the opaque-id window that deduplicates
+/// [`DataId::Opaque`](crate::DataId::Opaque) messages (8 bytes per id): 256
+/// by default, which [`new`](Self::new) and [`server`](Self::server) build.
+/// Peers that label messages with sequence numbers only, as two redial
+/// peers do, never use it: [`with_role`](Self::with_role) builds an engine
+/// with `IDS = 0` (2 KiB smaller) or any size up to 256, and
+/// `delivery.dedup_window` must then fit in it.
 #[derive(Debug)]
-pub struct Connection<R, C = Config> {
+pub struct Connection<R, C = Config, const IDS: usize = 256> {
     cfg: C,
     rng: R,
     role: Role,
@@ -99,7 +107,7 @@ pub struct Connection<R, C = Config> {
     reported_closed: Option<ConnId>,
     backoff: Backoff,
     heartbeat: Heartbeat,
-    delivery: Delivery,
+    delivery: Delivery<IDS>,
     fallback: Fallback,
     queue: ActionQueue,
     scheduled: Option<Instant>,
@@ -119,9 +127,44 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
     pub fn server(config: C, rng: R) -> Result<Self, ConfigError> {
         Self::with_role(config, rng, Role::Server)
     }
+}
 
-    fn with_role(cfg: C, rng: R, role: Role) -> Result<Self, ConfigError> {
+impl<R: Rng, C: Borrow<Config>, const IDS: usize> Connection<R, C, IDS> {
+    /// An engine of either role whose opaque-id window holds `IDS` ids
+    /// (`IDS` comes from the type the caller names; more than 256 does not
+    /// compile). `Connection::new(config, rng)` is `with_role(config, rng,
+    /// Role::Client)` with `IDS = 256`.
+    ///
+    /// ```
+    /// use rand_chacha::{rand_core::SeedableRng, ChaCha8Rng};
+    /// use redial::{Config, Connection, Role};
+    ///
+    /// // Peers that number their messages need no opaque-id window.
+    /// let mut config = Config::reliable();
+    /// config.delivery.dedup_window = 0;
+    /// let rng = ChaCha8Rng::seed_from_u64(7);
+    /// let engine: Connection<_, _, 0> = Connection::with_role(config, rng, Role::Server)?;
+    /// let full = core::mem::size_of::<Connection<ChaCha8Rng>>();
+    /// assert!(core::mem::size_of_val(&engine) + 256 * 8 <= full);
+    ///
+    /// // The default window does not fit in a smaller engine: a typed error.
+    /// let small: Result<Connection<_, _, 16>, _> =
+    ///     Connection::with_role(Config::reliable(), ChaCha8Rng::seed_from_u64(7), Role::Client);
+    /// assert_eq!(small.unwrap_err().field, "delivery.dedup_window");
+    /// # Ok::<(), redial::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] if `config` does not validate, or if
+    /// `delivery.dedup_window` exceeds `IDS`.
+    pub fn with_role(cfg: C, rng: R, role: Role) -> Result<Self, ConfigError> {
         cfg.borrow().validate()?;
+        if usize::from(cfg.borrow().delivery.dedup_window) > IDS {
+            return Err(ConfigError::new(
+                "delivery.dedup_window",
+                "exceeds this engine's opaque-id capacity (its IDS parameter; 0 turns dedup of opaque ids off)",
+            ));
+        }
         Ok(Self {
             cfg,
             rng,
@@ -136,7 +179,7 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
             reported_closed: None,
             backoff: Backoff::new(),
             heartbeat: Heartbeat::new(),
-            delivery: Delivery::new(),
+            delivery: Delivery::with_id_capacity(),
             fallback: Fallback::new(),
             queue: ActionQueue::new(),
             scheduled: None,
@@ -201,7 +244,7 @@ impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
 
     /// The delivery machine (sequence numbers, acks, queue depth), read-only.
     #[must_use]
-    pub fn delivery(&self) -> &Delivery {
+    pub fn delivery(&self) -> &Delivery<IDS> {
         &self.delivery
     }
 

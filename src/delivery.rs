@@ -95,8 +95,12 @@ use overdue::Checkpoints;
 pub use types::{DataId, DeliveryConfig, ProtocolError, SendError, Verdict};
 
 /// The delivery sub-machine: counters, cursors and fixed rings, no payloads.
+///
+/// `IDS` is the capacity of its opaque-id window ([`DedupWindow`]): 256 by
+/// default (2 KiB); 0 for peers that label messages with sequence numbers
+/// only, which never use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
+pub struct Delivery<const IDS: usize = 256> {
     /// Latest `now` seen; earlier ones are clamped to it.
     latest: Instant,
     /// Highest seq assigned by `push`.
@@ -126,19 +130,34 @@ pub struct Delivery {
     gap_acked: bool,
     /// Push times for overdue reports.
     overdue: Checkpoints,
-    dedup: DedupWindow,
+    dedup: DedupWindow<IDS>,
 }
 
-impl Default for Delivery {
+impl<const IDS: usize> Default for Delivery<IDS> {
     fn default() -> Self {
-        Self::new()
+        Self::with_id_capacity()
     }
 }
 
 impl Delivery {
-    /// A fresh machine: nothing queued, transport closed.
+    /// A fresh machine with the default opaque-id window (256 ids): nothing
+    /// queued, transport closed.
     #[must_use]
     pub const fn new() -> Self {
+        Self::with_id_capacity()
+    }
+}
+
+impl<const IDS: usize> Delivery<IDS> {
+    /// A fresh machine whose opaque-id window holds `IDS` ids (at most
+    /// 256, checked at compile time): nothing queued, transport closed.
+    /// [`DeliveryConfig::dedup_window`] must not exceed `IDS`; the engine
+    /// checks that when it is built ([`Connection::with_role`]), a
+    /// standalone `Delivery` clamps the window to `IDS`.
+    ///
+    /// [`Connection::with_role`]: crate::Connection::with_role
+    #[must_use]
+    pub const fn with_id_capacity() -> Self {
         Self {
             latest: Instant::ZERO,
             pushed: 0,
@@ -157,7 +176,7 @@ impl Delivery {
             ready: false,
             gap_acked: false,
             overdue: Checkpoints::new(),
-            dedup: DedupWindow::new(),
+            dedup: DedupWindow::EMPTY,
         }
     }
 

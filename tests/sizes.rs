@@ -25,6 +25,9 @@ type Engine = Connection<()>;
 /// The same engine holding its config by reference (`&'static Config`;
 /// `Arc<Config>` is the same size), as a server with many sessions would.
 type SharedEngine = Connection<(), &'static Config>;
+/// The shared-config engine built without an opaque-id window (`IDS = 0`),
+/// for peers that number their messages.
+type SeqOnlyEngine = Connection<(), &'static Config, 0>;
 
 /// Slots of the action queue (`queue::CAPACITY`, private) and its two
 /// `usize` cursors.
@@ -44,6 +47,11 @@ fn parts() -> Vec<(&'static str, usize, usize)> {
             "Connection sharing its Config (&/Arc)",
             size_of::<SharedEngine>(),
             3_240,
+        ),
+        (
+            "Connection sharing its Config, no id window",
+            size_of::<SeqOnlyEngine>(),
+            1_192,
         ),
         (
             "  Config (copied into every engine)",

@@ -31,7 +31,7 @@ enum Plan {
     AtLeast { floor: Duration },
 }
 
-impl<R: Rng, C: Borrow<Config>> Connection<R, C> {
+impl<R: Rng, C: Borrow<Config>, const IDS: usize> Connection<R, C, IDS> {
     pub(super) fn on_start(&mut self, now: Instant) {
         if self.role == Role::Server {
             return;

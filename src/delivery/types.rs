@@ -42,8 +42,11 @@ pub struct DeliveryConfig {
     /// reconnect, short enough to tell the user before they give up (R6).
     pub delivery_deadline: Option<Duration>,
     /// How many recent opaque ids are remembered for duplicate detection,
-    /// `1..=256`. Default 128: covers a full resend burst of a typical peer
-    /// while the fixed ring stays 2 KiB.
+    /// `0..=256`, and at most the engine's opaque-id capacity (its `IDS`
+    /// parameter, 256 by default). 0: opaque ids are not deduplicated, every
+    /// one is delivered; engines built with `IDS = 0` must use it. Default
+    /// 128: covers a full resend burst of a typical peer within the default
+    /// 2 KiB ring.
     pub dedup_window: u16,
 }
 
@@ -67,7 +70,7 @@ impl DeliveryConfig {
     ///
     /// # Errors
     /// [`ConfigError`] for a zero cap, timeout, `ack_every` or deadline, an
-    /// `ack_delay` not below `ack_timeout`, or a window outside `1..=256`.
+    /// `ack_delay` not below `ack_timeout`, or a window above 256.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_queued == 0 {
             return Err(ConfigError::new(
@@ -96,10 +99,10 @@ impl DeliveryConfig {
                 "must be at least 1 ms when set (use None to disable)",
             ));
         }
-        if self.dedup_window == 0 || self.dedup_window > MAX_WINDOW {
+        if self.dedup_window > MAX_WINDOW {
             return Err(ConfigError::new(
                 "delivery.dedup_window",
-                "must be in 1..=256",
+                "must be in 0..=256",
             ));
         }
         Ok(())
@@ -219,12 +222,13 @@ mod tests {
             }),
             Some("delivery.delivery_deadline")
         );
+        // 0 turns opaque-id deduplication off; it is valid.
         assert_eq!(
             field(DeliveryConfig {
                 dedup_window: 0,
                 ..ok
             }),
-            Some("delivery.dedup_window")
+            None
         );
         assert_eq!(
             field(DeliveryConfig {

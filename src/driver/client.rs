@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::http::Base;
 use super::link::LinkEvent;
-use super::pump::{sleep_until, Dialer, Pump, Status};
+use super::pump::{envelope_config, sleep_until, Dialer, Pump, Status};
 use super::{seed_or_random, DriverError, Epoch, Event};
 use crate::config::Config;
 use crate::error::{ConfigError, Error};
@@ -31,7 +31,9 @@ pub struct ClientConfig {
     /// across client restarts.
     pub session: u64,
     /// The engine's config. Default [`Config::reliable`]: acks on, since the
-    /// peer is a redial server.
+    /// peer is a redial server. `delivery.dedup_window` is not used: the
+    /// envelope numbers every message, so the driver builds its engine
+    /// without an opaque-id window (2 KiB smaller).
     pub engine: Config,
     /// Seed of the engine's rng (backoff jitter, ping nonces). Default `None`:
     /// random; set it for reproducible delays.
@@ -166,7 +168,7 @@ impl Client {
             let _ = ev_tx.send(e);
         });
         let pump = Pump::new(
-            Arc::new(config.engine),
+            envelope_config(config.engine),
             seed_or_random(config.seed, sid),
             config.epoch,
             emit,

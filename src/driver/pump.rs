@@ -23,7 +23,7 @@ use crate::heartbeat::HeartbeatMode;
 use crate::io::{Action, ConnId, Frame, Input, State, Transport};
 use crate::outbox::Outbox;
 use crate::time::Instant;
-use crate::{Connection, Stats};
+use crate::{Connection, Role, Stats};
 
 /// How a client opens links: its URLs and where links report.
 pub(crate) struct Dialer {
@@ -42,8 +42,10 @@ pub(crate) type Emit = Box<dyn Fn(Event) + Send + Sync>;
 
 /// One engine and everything it needs to act.
 pub(crate) struct Pump {
-    /// Server sessions share one config; a client holds its own.
-    engine: Connection<ChaCha8Rng, Arc<Config>>,
+    /// Server sessions share one config; a client holds its own. No
+    /// opaque-id window: the envelope numbers every message, so no
+    /// `DataId::Opaque` ever arrives ([`envelope_config`]).
+    engine: Connection<ChaCha8Rng, Arc<Config>, 0>,
     epoch: Epoch,
     outbox: Outbox<Bytes>,
     links: HashMap<ConnId, Link>,
@@ -69,6 +71,14 @@ pub struct Status {
     pub acked: u64,
 }
 
+/// `config` as the driver's engines run it. The envelope labels data with
+/// sequence numbers only, so opaque-id deduplication has nothing to do: it
+/// is turned off and the engines are built without its 2 KiB window.
+pub(crate) fn envelope_config(mut config: Config) -> Arc<Config> {
+    config.delivery.dedup_window = 0;
+    Arc::new(config)
+}
+
 fn bytes_of(e: Envelope<'_>) -> Bytes {
     Bytes::from(e.to_vec())
 }
@@ -84,10 +94,11 @@ impl Pump {
         dialer: Option<Dialer>,
     ) -> Result<Self, ConfigError> {
         let rng = ChaCha8Rng::seed_from_u64(seed);
-        let engine = match dialer {
-            Some(_) => Connection::new(config, rng)?,
-            None => Connection::server(config, rng)?,
+        let role = match dialer {
+            Some(_) => Role::Client,
+            None => Role::Server,
         };
+        let engine = Connection::with_role(config, rng, role)?;
         Ok(Self {
             engine,
             epoch,

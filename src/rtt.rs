@@ -103,10 +103,10 @@ impl RttEstimator {
     /// [`MAX_SAMPLE_MS`]).
     pub fn on_sample(&mut self, rtt_ms: u64) {
         let ms = u32::try_from(rtt_ms).map_or(MAX_SAMPLE_MS, |ms| ms.min(MAX_SAMPLE_MS));
-        // At most u32::MAX - 7: the clamp keeps it in range.
+        // The sample in 1/8 ms: at most u32::MAX - 7, so it fits the fields.
         let r = u64::from(ms) * SCALE;
         if self.samples == 0 {
-            self.srtt = div_sat(r, 1);
+            self.srtt = u32::try_from(r).unwrap_or(u32::MAX);
             self.rttvar = div_sat(r, 2);
             self.min = ms;
         } else {
